@@ -145,6 +145,12 @@ FIELDS = {
     "tensorflow.GraphDef": {"node": 1, "library": 2, "version": 3, "versions": 4},
     "tensorflow.VersionDef": {"producer": 1, "min_consumer": 2, "bad_consumers": 3},
     "tensorflow.SavedModel": {"saved_model_schema_version": 1, "meta_graphs": 2},
+    "tensorflow.BundleHeaderProto": {"num_shards": 1, "endianness": 2, "version": 3},
+    "tensorflow.BundleEntryProto": {
+        "dtype": 1, "shape": 2, "shard_id": 3, "offset": 4, "size": 5, "crc32c": 6, "slices": 7,
+    },
+    "tensorflow.TensorSliceProto": {"extent": 1},
+    "tensorflow.TensorSliceProto.Extent": {"start": 1, "length": 2},
     "tensorflow.MetaGraphDef": {
         "meta_info_def": 1, "graph_def": 2, "saver_def": 3, "collection_def": 4,
         "signature_def": 5, "asset_file_def": 6,
@@ -238,6 +244,7 @@ def test_enum_values():
         ("UNKNOWN", 0), ("START", 10), ("LOADING", 20), ("AVAILABLE", 30), ("UNLOADING", 40),
         ("END", 50)]
     assert proto.SaverDef.V2 == 2
+    assert [proto.BundleHeaderProto.LITTLE, proto.BundleHeaderProto.BIG] == [0, 1]
 
 
 def test_packed_repeated_fields():

@@ -4,12 +4,14 @@ validation of damaged files, and atomic writes."""
 import json
 import os
 import pathlib
+import zlib
 
 import numpy as np
 import pytest
 
 import tensorslow as ts
 from tensorslow.train import saver as saver_lib
+from tensorslow.train import tensor_bundle
 
 
 def _build(seed=0):
@@ -236,21 +238,49 @@ def test_missing_checkpoint_files(saved, tmp_path):
     assert sess.run(b).tolist() == [0.0, 0.0]
 
 
-def _corrupt_index(prefix, edit):
+def _write_first_format(prefix, values):
+    """A checkpoint in this library's first format (JSON index), as its first versions wrote
+    them."""
+    entries, chunks, offset = [], [], 0
+    for name in sorted(values):
+        value = np.asarray(values[name])
+        if value.dtype == object:
+            raw = b"".join(np.array(len(x), "<u8").tobytes() + x for x in value.reshape(-1))
+            dtype = "string"
+        else:
+            raw = np.ascontiguousarray(value, value.dtype.newbyteorder("<")).tobytes()
+            dtype = ts.as_dtype(value.dtype).name
+        entries.append({"name": name, "dtype": dtype, "shape": list(value.shape),
+                        "offset": offset, "length": len(raw), "crc32": zlib.crc32(raw)})
+        chunks.append(raw)
+        offset += len(raw)
+    base = os.path.basename(prefix)
+    pathlib.Path(prefix + ".data-00000-of-00001").write_bytes(b"".join(chunks))
+    pathlib.Path(prefix + ".index").write_text(json.dumps({
+        "format": "tensorslow-checkpoint", "version": 1,
+        "data_file": base + ".data-00000-of-00001", "data_length": offset, "tensors": entries}))
+
+
+def _corrupt_json_index(prefix, edit):
     path = prefix + ".index"
     index = json.loads(pathlib.Path(path).read_text())
     edit(index)
     pathlib.Path(path).write_text(json.dumps(index))
 
 
+def _flip_index_byte(prefix, position):
+    path = pathlib.Path(prefix + ".index")
+    data = bytearray(path.read_bytes())
+    data[position] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
 @pytest.mark.parametrize("damage,match", [
-    (lambda p: pathlib.Path(p + ".index").write_text("{not json"), r"\.index.*not valid JSON"),
-    (lambda p: pathlib.Path(p + ".index").write_bytes(b""), r"\.index"),
-    (lambda p: _corrupt_index(p, lambda i: i["tensors"][0].update(dtype="float128")),
-     r"tensor 'b'.*unknown dtype"),
-    (lambda p: _corrupt_index(p, lambda i: i.update(version=99)), "version"),
-    (lambda p: _corrupt_index(p, lambda i: i["tensors"][1].update(length=10**6)),
-     r"tensor 'w'.*corrupt entry"),
+    (lambda p: pathlib.Path(p + ".index").write_bytes(b"\x00" * 100), r"\.index.*magic"),
+    (lambda p: pathlib.Path(p + ".index").write_bytes(b""), r"\.index.*too short"),
+    (lambda p: _flip_index_byte(p, 3), r"\.index.*checksum mismatch"),
+    (lambda p: pathlib.Path(p + ".index").write_bytes(
+        pathlib.Path(p + ".index").read_bytes()[10:]), r"\.index"),
 ])
 def test_corrupt_index_is_data_loss(saved, damage, match):
     g, sess, saver, prefix, w, b = saved
@@ -259,6 +289,41 @@ def test_corrupt_index_is_data_loss(saved, damage, match):
         saver.restore(sess, prefix)
     with pytest.raises(ts.errors.DataLossError):
         saver_lib.read_variables(prefix)
+
+
+@pytest.mark.parametrize("damage,match", [
+    (lambda p: pathlib.Path(p + ".index").write_text("{not json"), r"\.index.*not valid JSON"),
+    (lambda p: _corrupt_json_index(p, lambda i: i["tensors"][0].update(dtype="float128")),
+     r"tensor 'b'.*unknown dtype"),
+    (lambda p: _corrupt_json_index(p, lambda i: i.update(version=99)), "version"),
+    (lambda p: _corrupt_json_index(p, lambda i: i["tensors"][1].update(length=10**6)),
+     r"tensor 'w'.*corrupt entry"),
+])
+def test_corrupt_first_format_index_is_data_loss(saved, damage, match):
+    g, sess, saver, prefix, w, b = saved
+    _write_first_format(prefix, {"w": np.arange(6, dtype=np.float32).reshape(2, 3),
+                                 "b": np.array([7.0, 8.0])})
+    damage(prefix)
+    with pytest.raises(ts.errors.DataLossError, match=match):
+        saver.restore(sess, prefix)
+    with pytest.raises(ts.errors.DataLossError):
+        saver_lib.read_variables(prefix)
+
+
+def test_checkpoints_of_the_first_format_still_restore(saved, tmp_path):
+    g, sess, saver, prefix, w, b = saved
+    old = str(tmp_path / "old.ckpt")
+    _write_first_format(old, {"w": np.full((2, 3), 4.0, np.float32),
+                              "b": np.array([1.0, 2.0])})
+    saver.restore(sess, old)
+    assert sess.run(b).tolist() == [1.0, 2.0]
+    values = {"s": np.array([b"a", b""], dtype=object), "i": np.array([[1, 2]], np.int64)}
+    _write_first_format(old, values)
+    _assert_same(saver_lib.read_variables(old), values)
+    data = pathlib.Path(old + ".data-00000-of-00001")
+    data.write_bytes(data.read_bytes()[:-1])
+    with pytest.raises(ts.errors.DataLossError, match="truncated or corrupt"):
+        saver_lib.read_variables(old)
 
 
 def test_truncated_or_flipped_data_is_data_loss_and_restores_nothing(saved):
@@ -343,18 +408,20 @@ def test_a_crash_while_writing_the_state_file_keeps_it_whole(saved, monkeypatch,
     assert ts.train.latest_checkpoint(str(tmp_path)) == prefix
 
 
-def test_file_format_is_documented_json_and_raw_bytes(saved):
+def test_file_format_is_tensorflows_tensor_bundle(saved):
     g, sess, saver, prefix, w, b = saved
-    index = json.loads(pathlib.Path(prefix + ".index").read_text())
-    assert index["format"] == "tensorslow-checkpoint" and index["version"] == 1
-    assert index["data_file"] == os.path.basename(prefix) + ".data-00000-of-00001"
-    entries = {e["name"]: e for e in index["tensors"]}
-    assert entries["w"]["dtype"] == "float32" and entries["w"]["shape"] == [2, 3]
+    table = dict(tensor_bundle.read_table(pathlib.Path(prefix + ".index").read_bytes()))
+    header = ts.proto.BundleHeaderProto.FromString(table[b""])
+    assert (header.num_shards, header.endianness, header.version.producer) == (1, 0, 1)
+    entry = ts.proto.BundleEntryProto.FromString(table[b"w"])
+    assert entry.dtype == ts.float32.as_datatype_enum
+    assert [d.size for d in entry.shape.dim] == [2, 3] and entry.size == 24
     data = pathlib.Path(prefix + ".data-00000-of-00001").read_bytes()
-    e = entries["w"]
-    raw = data[e["offset"]:e["offset"] + e["length"]]
+    raw = data[entry.offset:entry.offset + entry.size]
     np.testing.assert_array_equal(np.frombuffer(raw, "<f4").reshape(2, 3),
                                   np.arange(6).reshape(2, 3))
+    assert tensor_bundle.unmask(entry.crc32c) == tensor_bundle.crc32c(raw)
+    assert sorted(table) == [b"", b"b", b"w"]
 
 
 def test_write_and_read_variables_round_trip_all_dtypes(tmp_path):

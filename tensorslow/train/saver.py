@@ -2,7 +2,7 @@
 
 File names are TensorFlow's. A checkpoint with prefix P (e.g. "run/model.ckpt-7") is
 
-    P.index                      what the checkpoint holds and where (JSON, below)
+    P.index                      what the checkpoint holds and where
     P.data-00000-of-00001        the tensors' bytes
     P.meta                       the MetaGraphDef (written by `Saver._write_meta_graph`)
 
@@ -13,20 +13,24 @@ in TensorFlow's text format, with paths relative to the directory when they lie 
     all_model_checkpoint_paths: "model.ckpt-6"
     all_model_checkpoint_paths: "model.ckpt-7"
 
-The index and data files use this library's own format (format version 1): plain JSON and raw
-bytes, so reading a checkpoint never runs code from it:
+The index and data files are TensorFlow's TensorBundle (SaverDef.V2; the format is described
+in tensorslow/train/tensor_bundle.py), byte for byte what TensorFlow writes for the same
+tensors: TensorFlow restores these checkpoints, and this library restores TensorFlow's
+(sharded ones included; partitioned variables, saved in slices, are not supported). Reading
+one never runs code from it.
 
-    P.index: a UTF-8 JSON object
-        {"format": "tensorslow-checkpoint", "version": 1,
-         "data_file": "model.ckpt-7.data-00000-of-00001", "data_length": 40,
-         "tensors": [{"name": "dense/kernel", "dtype": "float32", "shape": [2, 3],
-                      "offset": 0, "length": 24, "crc32": 2893407116}, ...]}
-        dtype is a TensorFlow dtype name (float16/32/64, int8/16/32/64, uint8/16/32/64, bool,
-        complex64/128, string); offset and length locate the tensor's bytes in the data file,
-        crc32 is zlib's CRC-32 of those bytes; data_length is the data file's size.
-    P.data-00000-of-00001: the tensors' bytes, concatenated in index order. A numeric or bool
-        tensor is its elements in C order, little-endian; a string tensor is, per element in
-        C order, its byte length as a little-endian uint64 followed by the bytes.
+Checkpoints written by this library's first versions are still read. Their index is a UTF-8
+JSON object
+
+    {"format": "tensorslow-checkpoint", "version": 1,
+     "data_file": "model.ckpt-7.data-00000-of-00001", "data_length": 40,
+     "tensors": [{"name": "dense/kernel", "dtype": "float32", "shape": [2, 3],
+                  "offset": 0, "length": 24, "crc32": 2893407116}, ...]}
+
+(offset and length locate a tensor's bytes in the data file, crc32 is zlib's CRC-32 of them,
+data_length is the data file's size); a numeric tensor is its elements in C order,
+little-endian, a string tensor per element its byte length as a little-endian uint64 then
+the bytes.
 
 Writes are atomic: both files are written to temporary names in the same directory and
 fsynced, then the data file is renamed into place, then the index (which makes the
@@ -36,9 +40,10 @@ under the same prefix is the exception: a crash between the two renames leaves t
 with mismatched files, which reading reports as data loss.)
 
 Reading validates everything: a missing file is a NotFoundError naming it; a truncated or
-corrupt file (length or CRC mismatch, bad JSON, unknown dtype) is a DataLossError naming the
-file and the tensor; a variable absent from the checkpoint is a NotFoundError naming it; a
-shape or dtype that does not match the variable is an InvalidArgumentError.
+corrupt file (length or checksum mismatch, bad table or JSON, unknown dtype) is a
+DataLossError naming the file and the tensor; a variable absent from the checkpoint is a
+NotFoundError naming it; a shape or dtype that does not match the variable is an
+InvalidArgumentError.
 
 The Saver builds TF1's save/restore ops into the graph ("save/Const" takes the file name,
 "save/control_dependency" saves, "save/restore_all" restores; SaveV2 and RestoreV2 do the
@@ -72,6 +77,7 @@ from tensorslow.framework.ops import (
 from tensorslow.framework.tensor_shape import TensorShape
 from tensorslow.ops import array_ops, constant_op, control_flow_ops
 from tensorslow.ops.variables import Variable, assign, global_variables
+from tensorslow.train import tensor_bundle
 
 _log = logging.getLogger("tensorslow")
 
@@ -85,18 +91,6 @@ _LENGTH = np.dtype("<u8")
 # --------------------------------------------------------------------------------------------
 # Encoding tensors
 # --------------------------------------------------------------------------------------------
-
-
-def _encode(value: np.ndarray, dtype: dtypes.DType) -> bytes:
-    if dtype == dtypes.string:
-        parts = []
-        for item in value.reshape(-1):
-            data = item.encode() if isinstance(item, str) else bytes(item)
-            parts.append(np.array(len(data), dtype=_LENGTH).tobytes())
-            parts.append(data)
-        return b"".join(parts)
-    little = np.dtype(dtype.as_numpy_dtype).newbyteorder("<")
-    return np.ascontiguousarray(value, dtype=little).tobytes()
 
 
 def _decode(data: bytes, dtype: dtypes.DType, shape: list[int], where: str) -> np.ndarray:
@@ -185,28 +179,29 @@ def _atomic_write(path: str, data: bytes) -> None:
     _fsync_dir(directory)
 
 
+def _as_stored(value) -> tuple[np.ndarray, dtypes.DType]:
+    value = np.asarray(value)
+    if value.dtype.kind in "US":
+        value = value.astype(object)
+    return value, dtypes.as_dtype(value.dtype)
+
+
 def write_variables(prefix: str, values: dict) -> None:
-    """Writes `values` (name -> array) as the checkpoint `prefix`, atomically."""
+    """Writes `values` (name -> array) as the checkpoint `prefix` (a TensorBundle),
+    atomically."""
     prefix = os.fspath(prefix)
     directory, base = os.path.split(prefix)
     if directory and not os.path.isdir(directory):
         raise errors.NotFoundError(None, None, f"Parent directory of {prefix} doesn't exist, "
                                    "can't save.")
-    entries, chunks, offset = [], [], 0
-    for name in sorted(values):
-        value = np.asarray(values[name])
-        if value.dtype.kind in "US":
-            value = value.astype(object)
-        dtype = dtypes.as_dtype(value.dtype)
-        data = _encode(value, dtype)
-        entries.append({"name": name, "dtype": dtype.name, "shape": list(value.shape),
-                        "offset": offset, "length": len(data), "crc32": zlib.crc32(data)})
-        chunks.append(data)
-        offset += len(data)
-    index = {"format": FORMAT, "version": FORMAT_VERSION, "data_file": base + DATA_SUFFIX,
-             "data_length": offset, "tensors": entries}
-    index_bytes = json.dumps(index, indent=1).encode()
-    data_tmp = _write_temp(directory, base + DATA_SUFFIX, b"".join(chunks))
+    tensors = [(name, *_as_stored(values[name])) for name in sorted(values)]
+    index_bytes, data_bytes = tensor_bundle.encode_bundle(tensors)
+    _write_files(prefix, data_bytes, index_bytes)
+
+
+def _write_files(prefix: str, data_bytes: bytes, index_bytes: bytes) -> None:
+    directory, base = os.path.split(prefix)
+    data_tmp = _write_temp(directory, base + DATA_SUFFIX, data_bytes)
     try:
         index_tmp = _write_temp(directory, base + INDEX_SUFFIX, index_bytes)
     except BaseException:
@@ -224,27 +219,31 @@ def write_variables(prefix: str, values: dict) -> None:
 
 @dataclass(frozen=True)
 class _Entry:
+    """A tensor in a checkpoint of this library's first format (JSON index)."""
+
     name: str
     dtype: dtypes.DType
     shape: list
+    data_path: str
     offset: int
-    length: int
+    size: int
     crc32: int
 
 
 @dataclass(frozen=True)
 class CheckpointIndex:
-    """A checkpoint's validated index: its tensors by name and its data file."""
+    """A checkpoint's validated index: its tensors by name (TensorBundle entries, or _Entry
+    for the first format), and for the first format the data file's expected length."""
 
     prefix: str
-    data_path: str
-    data_length: int
     entries: dict
+    data_lengths: dict = field(default_factory=dict)
 
     def shape_of(self, name: str) -> list:
         return list(self.entries[name].shape)
 
-    def dtype_of(self, name: str) -> dtypes.DType:
+    def dtype_of(self, name: str) -> dtypes.DType | None:
+        """The stored dtype; None for a DataType this library has no dtype for."""
         return self.entries[name].dtype
 
 
@@ -260,6 +259,12 @@ def read_index(prefix: str) -> CheckpointIndex:
                                    f"(no checkpoint with prefix {prefix})") from None
     except OSError as e:
         raise errors.UnknownError(None, None, f"Cannot read {path}: {e}") from None
+    if raw.startswith(b"{"):
+        return _read_json_index(prefix, path, raw)
+    return CheckpointIndex(prefix, tensor_bundle.read_bundle_index(prefix, raw, path))
+
+
+def _read_json_index(prefix: str, path: str, raw: bytes) -> CheckpointIndex:
     try:
         index = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -278,6 +283,7 @@ def read_index(prefix: str) -> CheckpointIndex:
             or not _is_count(data_length) or not isinstance(tensors, list)):
         raise errors.DataLossError(None, None, f"{path}: corrupt checkpoint index (bad "
                                    "data_file, data_length or tensors)")
+    data_path = os.path.join(os.path.dirname(prefix), data_file)
     entries = {}
     for item in tensors:
         name = item.get("name") if isinstance(item, dict) else None
@@ -295,9 +301,8 @@ def read_index(prefix: str) -> CheckpointIndex:
                                        "length or crc32)")
         if name in entries:
             raise errors.DataLossError(None, None, f"{where}: listed twice")
-        entries[name] = _Entry(name, dtype, shape, offset, length, crc)
-    data_path = os.path.join(os.path.dirname(prefix), data_file)
-    return CheckpointIndex(prefix, data_path, data_length, entries)
+        entries[name] = _Entry(name, dtype, shape, data_path, offset, length, crc)
+    return CheckpointIndex(prefix, entries, {data_path: data_length})
 
 
 def _is_count(x) -> bool:
@@ -305,12 +310,24 @@ def _is_count(x) -> bool:
 
 
 def read_tensors(index: CheckpointIndex, names) -> dict:
-    """The named tensors of a checkpoint, each checked against its length and CRC-32."""
+    """The named tensors of a checkpoint, each checked against its size and checksum."""
     missing = [n for n in names if n not in index.entries]
     if missing:
         raise errors.NotFoundError(None, None, f"Key {missing[0]} not found in checkpoint "
                                    f"{index.prefix}")
-    path = index.data_path
+    by_file: dict[str, list[str]] = {}
+    for name in names:
+        by_file.setdefault(index.entries[name].data_path, []).append(name)
+    out = {}
+    for path, in_file in by_file.items():
+        if not path:  # a tensor saved in slices: decode_tensor says why it cannot be read
+            entry = index.entries[in_file[0]]
+            tensor_bundle.decode_tensor(b"", entry, f"{index.prefix}, tensor '{entry.name}'")
+        out.update(_read_from(index, path, in_file))
+    return {name: out[name] for name in names}
+
+
+def _read_from(index: CheckpointIndex, path: str, names: list[str]) -> dict:
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
@@ -321,21 +338,24 @@ def read_tensors(index: CheckpointIndex, names) -> dict:
     out = {}
     with f:
         size = os.fstat(f.fileno()).st_size
-        if size != index.data_length:
+        expected = index.data_lengths.get(path)
+        if expected is not None and size != expected:
             raise errors.DataLossError(None, None, f"{path}: the data file is {size} bytes, the "
-                                       f"index says {index.data_length} (truncated or "
-                                       "corrupt)")
-        for name in names:
+                                       f"index says {expected} (truncated or corrupt)")
+        for name in sorted(names, key=lambda n: index.entries[n].offset):
             entry = index.entries[name]
             where = f"{path}, tensor '{name}'"
             f.seek(entry.offset)
-            data = f.read(entry.length)
-            if len(data) != entry.length:
+            data = f.read(entry.size)
+            if len(data) != entry.size:
                 raise errors.DataLossError(None, None, f"{where}: truncated")
-            if zlib.crc32(data) != entry.crc32:
-                raise errors.DataLossError(None, None, f"{where}: checksum mismatch (the data "
-                                           "is corrupt)")
-            out[name] = _decode(data, entry.dtype, entry.shape, where)
+            if type(entry) is _Entry:
+                if zlib.crc32(data) != entry.crc32:
+                    raise errors.DataLossError(None, None, f"{where}: checksum mismatch (the "
+                                               "data is corrupt)")
+                out[name] = _decode(data, entry.dtype, entry.shape, where)
+            else:
+                out[name] = tensor_bundle.decode_tensor(data, entry, where)
     return out
 
 
@@ -387,17 +407,28 @@ def _save_kernel(op, ctx):
     return save
 
 
+def _stored_dtype_name(index: CheckpointIndex, name: str) -> str:
+    dtype = index.dtype_of(name)
+    return dtype.name if dtype is not None else f"DataType {index.entries[name].datatype}"
+
+
 def _restore_kernel(op, ctx):
     wanted = list(op._attrs["dtypes"])
 
     def restore(prefix, tensor_names, shape_and_slices):
         prefix, names = _text(prefix), _names(tensor_names)
+        sliced = [(n, s) for n, s in zip(names, _names(shape_and_slices), strict=False) if s]
+        if sliced:
+            raise errors.UnimplementedError(
+                None, op, f"Restoring a slice ({sliced[0][1]!r}) of '{sliced[0][0]}': "
+                "partitioned variables are not supported")
         index = read_index(prefix)
         for name, dtype in zip(names, wanted, strict=True):
             if name in index.entries and index.dtype_of(name) != dtype:
                 raise errors.InvalidArgumentError(
                     None, op, f"tensor_name = {name}; expected dtype {dtype.name} does not "
-                    f"equal original dtype {index.dtype_of(name).name} (checkpoint {prefix})")
+                    f"equal original dtype {_stored_dtype_name(index, name)} (checkpoint "
+                    f"{prefix})")
         try:
             values = read_tensors(index, names)
         except OSError as e:
@@ -941,7 +972,8 @@ class Saver:
             if stored != ref.dtype.base_dtype:
                 raise errors.InvalidArgumentError(
                     None, None, f"tensor_name = {name}; expected dtype "
-                    f"{ref.dtype.base_dtype.name} does not equal original dtype {stored.name} "
+                    f"{ref.dtype.base_dtype.name} does not equal original dtype "
+                    f"{_stored_dtype_name(index, name)} "
                     f"(checkpoint {index.prefix})")
             shape = index.shape_of(name)
             dims = ref.shape.as_tuple()
