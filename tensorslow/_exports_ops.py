@@ -1,6 +1,7 @@
 """Top-level names re-exported by tensorslow/__init__.py (see __all__): the array ops, clipping,
 argmax/argmin, softmax at top level, the `nn`, `losses` and `io` namespaces, and parsing
-tf.Examples (parse_example, the feature descriptions, SparseTensor)."""
+tf.Examples (parse_example, the feature descriptions, SparseTensor), and `strings` with
+`string_join`."""
 
 from tensorslow import io, losses, nn
 from tensorslow.framework.sparse_tensor import SparseTensor, SparseTensorValue
@@ -34,6 +35,7 @@ from tensorslow.ops.parsing_ops import (
     parse_example,
     parse_single_example,
 )
+from tensorslow.ops.string_ops import string_join, strings
 
 __all__ = [
     "FixedLenFeature",
@@ -50,6 +52,8 @@ __all__ = [
     "gather",
     "invert_permutation",
     "io",
+    "string_join",
+    "strings",
     "log_softmax",
     "losses",
     "newaxis",

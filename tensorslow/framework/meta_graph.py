@@ -28,7 +28,20 @@ def variable_to_proto(var, export_scope=None):
     msg.snapshot_name = _strip(var.value().name, export_scope)
     msg.initial_value_name = _strip(var.initial_value.name, export_scope)
     msg.trainable = var.trainable
+    msg.is_resource = not isinstance(var, _variable_class())
     return msg
+
+
+def _variable_class():
+    from tensorslow.ops.variables import Variable
+
+    return Variable
+
+
+def _variable_classes() -> tuple[type, ...]:
+    from tensorslow.ops.resource_variable_ops import ResourceVariable
+
+    return (_variable_class(), ResourceVariable)
 
 
 def _strip(name: str, scope: str | None) -> str:
@@ -65,7 +78,7 @@ def create_meta_graph_def(graph: Graph | None = None, graph_def=None, saver_def=
         if not items:
             continue
         col = meta.collection_def[key]
-        if all(isinstance(x, Variable) for x in items):
+        if all(isinstance(x, _variable_classes()) for x in items):
             col.bytes_list.value.extend(variable_to_proto(v).SerializeToString() for v in items)
         elif all(isinstance(x, (Tensor, Operation)) for x in items):
             col.node_list.value.extend(x.name for x in items)
@@ -142,13 +155,18 @@ def _existing_variable(graph: Graph, var_def, scope, source):
     if name in cache:
         return cache[name]
     try:
-        var = Variable._from_graph(
-            graph, variable=graph.get_tensor_by_name(name),
+        parts = dict(
             initializer=graph.get_operation_by_name(_scoped(var_def.initializer_name, scope)),
             snapshot=graph.get_tensor_by_name(_scoped(var_def.snapshot_name, scope)),
             initial_value=(graph.get_tensor_by_name(_scoped(var_def.initial_value_name, scope))
                            if var_def.initial_value_name else None),
             trainable=var_def.trainable)
+        if var_def.is_resource:
+            from tensorslow.ops.resource_variable_ops import ResourceVariable
+
+            var = ResourceVariable(graph.get_tensor_by_name(name), **parts)
+        else:
+            var = Variable._from_graph(graph, variable=graph.get_tensor_by_name(name), **parts)
     except (KeyError, ValueError, errors.OpError) as e:
         raise errors.NotFoundError(None, None, f"{source}: VariableDef for '{name}' names a "
                                    f"node the graph does not have: {e}") from None

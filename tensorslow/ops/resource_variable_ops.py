@@ -158,3 +158,68 @@ register_op("VarIsInitializedOp", infer=lambda op: [(dtypes.bool, TensorShape([]
 for _type in ("AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp",
               "VarIsInitializedOp"):
     NotDifferentiable(_type)
+
+
+class ResourceVariable:
+    """A resource variable of an imported graph (a VariableDef with is_resource set): its
+    VarHandleOp, the op that initializes it and the tensor that reads it. It serves what
+    programs do with the variables of a loaded graph: run or evaluate them, assign to them,
+    save and restore them (ts.train.Saver), list them (ts.global_variables())."""
+
+    def __init__(self, handle, initializer, snapshot, initial_value, trainable: bool):
+        if handle.op.type != "VarHandleOp":
+            raise ValueError(f"'{handle.name}' is a {handle.op.type}, not a VarHandleOp")
+        self.handle = handle
+        self._initializer_op = initializer
+        self._snapshot = snapshot
+        self._initial_value = initial_value
+        self._trainable = bool(trainable)
+
+    def __repr__(self) -> str:
+        return f"<ts.ResourceVariable '{self.name}' shape={self.shape} dtype={self.dtype.name}>"
+
+    name = property(lambda self: self.handle.name)
+    op = property(lambda self: self.handle.op)
+    graph = property(lambda self: self.handle.graph)
+    device = property(lambda self: self.handle.op.device)
+    dtype = property(lambda self: self.handle.op._attrs["dtype"])
+    shape = property(lambda self: self.handle.op._attrs["shape"])
+    trainable = property(lambda self: self._trainable)
+    initializer = property(lambda self: self._initializer_op)
+    initial_value = property(lambda self: self._initial_value)
+
+    def get_shape(self) -> TensorShape:
+        return self.shape
+
+    def value(self):
+        return self._snapshot
+
+    def read_value(self):
+        from tensorslow.framework.ops import make_op
+
+        return make_op("ReadVariableOp", [self.handle], {"dtype": self.dtype})._outputs[0]
+
+    def _as_graph_element(self):
+        return self._snapshot
+
+    def eval(self, session=None):
+        from tensorslow.client.session import _default_session_for
+
+        return _default_session_for(self.graph, session).run(self._snapshot)
+
+    def _update(self, op_type: str, value, name, read_value: bool):
+        from tensorslow.framework.ops import convert_to_tensor, make_op
+        from tensorslow.ops.control_flow_ops import with_dependencies
+
+        value = convert_to_tensor(value, dtype=self.dtype)
+        update = make_op(op_type, [self.handle, value], {"dtype": self.dtype}, name=name)
+        return with_dependencies([update], self.read_value()) if read_value else update
+
+    def assign(self, value, use_locking=None, name=None, read_value=True):
+        return self._update("AssignVariableOp", value, name, read_value)
+
+    def assign_add(self, delta, use_locking=None, name=None, read_value=True):
+        return self._update("AssignAddVariableOp", delta, name, read_value)
+
+    def assign_sub(self, delta, use_locking=None, name=None, read_value=True):
+        return self._update("AssignSubVariableOp", delta, name, read_value)

@@ -79,21 +79,52 @@ def get_meta_graph_def(export_dir: str, tags):
 
 
 def load(sess, tags, export_dir, import_scope=None, **saver_kwargs):
-    """Imports the tagged MetaGraph into `sess.graph` and restores its variables in `sess`."""
-    from tensorslow.train import saver as saver_lib
+    """Imports the tagged MetaGraph into `sess.graph` and restores its variables in `sess`.
 
+    As TensorFlow does: when the MetaGraph has a SaverDef (TensorFlow's builders write one),
+    its restore op runs with the variables' prefix fed, which restores reference and resource
+    variables alike; otherwise each variable (VariableV2 or VarHandleOp) takes the value the
+    checkpoint holds under its name.
+    """
     export_dir = os.fspath(export_dir)
     meta = get_meta_graph_def(export_dir, tags)
     source = os.path.join(export_dir, SAVED_MODEL_FILENAME_PB)
     import_scoped_meta_graph(meta, graph=sess.graph, import_scope=import_scope, source=source)
     prefix = os.path.join(export_dir, VARIABLES_DIRECTORY, VARIABLES_FILENAME)
-    variable_ops = [n.name for n in meta.graph_def.node if n.op in ("VariableV2", "Variable")]
-    if variable_ops:
-        values = saver_lib.read_variables(prefix)
-        for name in variable_ops:
-            if name not in values:
-                raise errors.NotFoundError(None, None, f"{prefix}: the SavedModel's variables "
-                                           f"have no value for '{name}'")
-            scoped = f"{import_scope}/{name}" if import_scope else name
-            sess._ctx.assign_variable(scoped, values[name])
+    variable_ops = [n for n in meta.graph_def.node
+                    if n.op in ("VariableV2", "Variable", "VarHandleOp")]
+    if not variable_ops:
+        return meta
+    saver_def = meta.saver_def
+    if saver_def.restore_op_name and saver_def.filename_tensor_name:
+        _run_restore_op(sess, saver_def, prefix, import_scope)
+    else:
+        _assign_variables(sess, variable_ops, prefix, import_scope)
     return meta
+
+
+def _run_restore_op(sess, saver_def, prefix: str, import_scope) -> None:
+    from tensorslow.train import saver as saver_lib
+
+    saver_lib.read_index(prefix)  # a missing or corrupt index names the file, before any run
+    scoped = (lambda name: f"{import_scope}/{name}") if import_scope else (lambda name: name)
+    sess.run(scoped(saver_def.restore_op_name),
+             {scoped(saver_def.filename_tensor_name): prefix})
+
+
+def _assign_variables(sess, variable_ops, prefix: str, import_scope) -> None:
+    from tensorslow.ops.resource_variable_ops import variable_key
+    from tensorslow.train import saver as saver_lib
+
+    index = saver_lib.read_index(prefix)
+    names = [node.name for node in variable_ops]
+    for name in names:
+        if name not in index.entries:
+            raise errors.NotFoundError(None, None, f"{prefix}: the SavedModel's variables "
+                                       f"have no value for '{name}'")
+    values = saver_lib.read_tensors(index, names)
+    for name in names:
+        scoped = f"{import_scope}/{name}" if import_scope else name
+        op = sess.graph.get_operation_by_name(scoped)
+        key = variable_key(op) if op.type == "VarHandleOp" else scoped
+        sess._ctx.assign_variable(key, values[name])

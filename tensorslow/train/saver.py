@@ -77,6 +77,7 @@ from tensorslow.framework.ops import (
 from tensorslow.framework.tensor_shape import TensorShape
 from tensorslow.ops import array_ops, constant_op, control_flow_ops
 from tensorslow.ops.variables import Variable, assign, global_variables
+from tensorslow.ops.resource_variable_ops import ResourceVariable
 from tensorslow.train import tensor_bundle
 
 _log = logging.getLogger("tensorslow")
@@ -447,6 +448,74 @@ NotDifferentiable("SaveV2")
 NotDifferentiable("RestoreV2")
 
 
+# The ops of a sharded save (TF1's Saver(sharded=True), which SavedModel builders use): each
+# shard is saved to ShardedFilename(temporary prefix, i, n), then MergeV2Checkpoints merges
+# them into the checkpoint's prefix.
+def _sharded_filename_kernel(op, ctx):
+    def sharded_filename(basename, shard, num_shards):
+        return np.asarray(f"{_text(basename)}-{int(shard):05d}-of-{int(num_shards):05d}"
+                          .encode(), dtype=object)
+    return sharded_filename
+
+
+def _sharded_filespec_kernel(op, ctx):
+    def sharded_filespec(basename, num_shards):
+        return np.asarray(f"{_text(basename)}-?????-of-{int(num_shards):05d}".encode(),
+                          dtype=object)
+    return sharded_filespec
+
+
+def _merge_kernel(op, ctx):
+    delete_old_dirs = op._attrs["delete_old_dirs"]
+    allow_missing = op._attrs["allow_missing_files"]
+
+    def merge_v2_checkpoints(checkpoint_prefixes, destination_prefix):
+        destination = _text(destination_prefix)
+        sources = []
+        for prefix in _names(checkpoint_prefixes):
+            path = prefix + INDEX_SUFFIX
+            try:
+                with open(path, "rb") as f:
+                    sources.append((prefix, f.read(), path))
+            except FileNotFoundError:
+                if allow_missing:
+                    continue
+                raise errors.NotFoundError(None, op, f"Checkpoint index file not found: "
+                                           f"{path}") from None
+        try:
+            index_bytes, shards, num_shards = tensor_bundle.merge_indexes(sources)
+            for source, shard in shards:
+                os.replace(source, tensor_bundle.data_filename(destination, shard, num_shards))
+            _atomic_write(destination + INDEX_SUFFIX, index_bytes)
+            for prefix, _, path in sources:
+                if os.path.abspath(prefix) != os.path.abspath(destination):
+                    _remove_quietly(path)
+                    if delete_old_dirs:
+                        _remove_empty_dir(os.path.dirname(prefix), destination)
+        except OSError as e:
+            raise _os_error(e, f"Failed to merge checkpoints into {destination}") from e
+    return merge_v2_checkpoints
+
+
+def _remove_empty_dir(directory: str, destination: str) -> None:
+    if directory and os.path.abspath(directory) != os.path.abspath(
+            os.path.dirname(destination) or "."):
+        try:
+            os.rmdir(directory)  # only when empty: nothing but the merged shards lived there
+        except OSError:
+            pass
+
+
+register_op("ShardedFilename", infer=lambda op: [(dtypes.string, TensorShape([]))],
+            kernel=_sharded_filename_kernel)
+register_op("ShardedFilespec", infer=lambda op: [(dtypes.string, TensorShape([]))],
+            kernel=_sharded_filespec_kernel)
+register_op("MergeV2Checkpoints", infer=lambda op: [], kernel=_merge_kernel, stateful=True,
+            attrs={"delete_old_dirs": ("bool", True), "allow_missing_files": ("bool", False)})
+for _op_type in ("ShardedFilename", "ShardedFilespec", "MergeV2Checkpoints"):
+    NotDifferentiable(_op_type)
+
+
 # --------------------------------------------------------------------------------------------
 # The `checkpoint` state file
 # --------------------------------------------------------------------------------------------
@@ -691,17 +760,18 @@ def _variables_by_name(var_list) -> dict:
     else:
         items = []
         for v in var_list:
-            if not isinstance(v, (Variable, Tensor)):
+            if not isinstance(v, (Variable, ResourceVariable, Tensor)):
                 raise TypeError(f"Variable to save is not a Variable: {v!r}")
             items.append((v.op.name, v))
     out = {}
     for name, v in items:
         if not isinstance(name, str):
             raise TypeError(f"Saver names must be strings, got {name!r}")
-        if not isinstance(v, (Variable, Tensor)):
+        if not isinstance(v, (Variable, ResourceVariable, Tensor)):
             raise TypeError(f"Variable to save is not a Variable: {v!r}")
         ref = v._ref() if isinstance(v, Variable) else v
-        if ref.op.type not in ("VariableV2", "Variable"):
+        if not isinstance(v, ResourceVariable) and ref.op.type not in ("VariableV2",
+                                                                       "Variable"):
             raise TypeError(f"Saver can save variables only, not {ref.op.type} '{ref.name}'")
         if name in out:
             raise ValueError(f"At least two variables have the same name: {name}")
@@ -795,6 +865,9 @@ class Saver:
 
     @staticmethod
     def _ref_of(v) -> Tensor:
+        """What SaveV2 saves: the variable's ref (a resource variable's value)."""
+        if isinstance(v, ResourceVariable):
+            return v.value()
         return v._ref() if isinstance(v, Variable) else v
 
     @staticmethod
@@ -814,11 +887,15 @@ class Saver:
             restore = make_op("RestoreV2", [filename, tensor_names, slices],
                               {"dtypes": var_dtypes}, name=scope)
         assigns = []
-        for ref, value in zip(refs, restore.outputs, strict=True):
-            shape = ref.shape
+        variables = [self._names_to_variables[n] for n in names]
+        for var, ref, value in zip(variables, refs, restore.outputs, strict=True):
+            shape = var.shape if isinstance(var, ResourceVariable) else ref.shape
             if self._reshape and shape.is_fully_defined():
                 value = array_ops.reshape(value, shape.as_list())
-            assigns.append(assign(ref, value, validate_shape=shape.is_fully_defined()))
+            if isinstance(var, ResourceVariable):
+                assigns.append(var.assign(value, read_value=False))
+            else:
+                assigns.append(assign(ref, value, validate_shape=shape.is_fully_defined()))
         return control_flow_ops.group(*assigns, name="restore_all")
 
     # -- saver_def ------------------------------------------------------------------------
@@ -964,7 +1041,7 @@ class Saver:
     def _check_against(self, index: CheckpointIndex) -> None:
         """Every variable is in the checkpoint with its dtype and shape, before any is set."""
         for name, v in sorted(self._names_to_variables.items()):
-            ref = self._ref_of(v)
+            ref = v if isinstance(v, ResourceVariable) else self._ref_of(v)
             if name not in index.entries:
                 raise errors.NotFoundError(None, None, f"Key {name} not found in checkpoint "
                                            f"{index.prefix}")

@@ -478,3 +478,50 @@ def _decode_strings(data: bytes, entry: BundleEntry, count: int, where: str) -> 
         raise errors.DataLossError(None, None, f"{where}: checksum mismatch (the data is "
                                    "corrupt)")
     return out.reshape(entry.shape)
+
+
+def merge_indexes(sources) -> tuple[bytes, list[tuple[str, int]], int]:
+    """Merges bundles into one: `sources` are (prefix, index bytes, index path) triples.
+
+    Returns (the merged index bytes, [(data file of a source, its shard id in the merged
+    bundle)], the merged bundle's shard count), as TensorFlow's MergeBundles numbers them:
+    shards in the order of the sources, then of their shard ids. The data files are to be
+    renamed to data_filename(destination, shard id, shard count) before the index is written.
+    """
+    proto = _proto()
+    shards: dict[str, int] = {}
+    entries: dict[bytes, bytes] = {}
+    header_out = None
+    for prefix, raw, path in sources:
+        try:
+            items = read_table(raw)
+        except _Corrupt as e:
+            raise errors.DataLossError(None, None, f"{path}: corrupt checkpoint index ({e})"
+                                       ) from None
+        if not items or items[0][0] != HEADER_KEY:
+            raise errors.DataLossError(None, None, f"{path}: the checkpoint index has no header")
+        header = proto.BundleHeaderProto.FromString(items[0][1])
+        if header_out is None:
+            header_out = header
+        elif (header.endianness != header_out.endianness
+              or header.version.SerializeToString() != header_out.version.SerializeToString()):
+            raise errors.InvalidArgumentError(None, None, f"{path}: cannot merge bundles of "
+                                              "different byte orders or format versions")
+        for key, value in items[1:]:
+            if key in entries:
+                raise errors.InvalidArgumentError(
+                    None, None, f"Duplicate tensor keyed by {key.decode(errors='replace')} "
+                    f"encountered, when merging prefix: {prefix}")
+            entry = proto.BundleEntryProto.FromString(value)
+            if not entry.slices:
+                source = data_filename(prefix, entry.shard_id, header.num_shards)
+                entry.shard_id = shards.setdefault(source, len(shards))
+            entries[key] = entry.SerializeToString()
+    header = proto.BundleHeaderProto()
+    if header_out is not None:
+        header.CopyFrom(header_out)
+    header.num_shards = len(shards)
+    if header_out is None:
+        header.version.producer = BUNDLE_VERSION
+    items = [(HEADER_KEY, header.SerializeToString()), *sorted(entries.items())]
+    return build_table(items), list(shards.items()), len(shards)
