@@ -1,12 +1,14 @@
 """SavedModel export and load, MetaGraph export and import."""
 
 import os
+import re
 
 import numpy as np
 import pytest
 
 import tensorslow as ts
 from tensorslow import proto
+from tensorslow.train import tensor_bundle
 
 
 def _model():
@@ -39,6 +41,12 @@ def test_simple_save_layout_and_proto(tmp_path):
     assert sig.inputs["x"].dtype == proto.DataType.Value("DT_FLOAT")
     assert [d.size for d in sig.inputs["x"].tensor_shape.dim] == [-1, 4]
     assert any(n.op == "VariableV2" for n in meta.graph_def.node)
+    # TensorFlow's loader parses tensorflow_version as a version number: it must be one
+    assert re.fullmatch(r"1\.\d+\.\d+", meta.meta_info_def.tensorflow_version)
+    assert meta.meta_info_def.tensorflow_git_version.startswith("tensorslow-")
+    # the variables are a TensorBundle TensorFlow reads
+    assert b"w" in dict(tensor_bundle.read_table(
+        (export / "variables" / "variables.index").read_bytes()))
     # nothing is left behind in the parent but the version itself
     assert os.listdir(tmp_path) == ["1"]
 

@@ -101,3 +101,69 @@ def test_our_import_of_a_graph_tensorflow_writes_now(tmp_path):
         ts.import_graph_def((tmp_path / "tf_dense_frozen.pb").read_bytes(), name="")
         got = ts.Session().run("probs:0", {"x:0": expected["x"]})
     np.testing.assert_allclose(got, expected["probs"], rtol=1e-5, atol=1e-6)
+    # The checkpoint TensorFlow writes now is the bytes this library writes for its tensors.
+    from tensorslow.train import saver as saver_lib
+    from tensorslow.train import tensor_bundle
+
+    prefix = str(tmp_path / "tf_bundle" / "ckpt")
+    values = saver_lib.read_variables(prefix)
+    index, data = tensor_bundle.encode_bundle(
+        [(name, values[name], ts.as_dtype(values[name].dtype)) for name in sorted(values)])
+    assert index == (tmp_path / "tf_bundle" / "ckpt.index").read_bytes()
+    assert data == (tmp_path / "tf_bundle" / "ckpt.data-00000-of-00001").read_bytes()
+    for kind in ("ref", "resource"):
+        with ts.Graph().as_default(), ts.Session() as sess:
+            ts.saved_model.loader.load(sess, ["serve"], str(tmp_path / f"tf_saved_model_{kind}/1"))
+            assert sess.run("y:0", {"x:0": np.ones((1, 3), np.float32)}).tolist() == [[6.5, 8.0]]
+
+
+def test_tensorflow_loads_and_runs_our_saved_model_with_variables(tmp_path):
+    rng = np.random.RandomState(3)
+    g = ts.Graph()
+    with g.as_default():
+        x = ts.placeholder(ts.float32, [None, 4], name="x")
+        w = ts.Variable(rng.randn(4, 3).astype(np.float32), name="w")
+        b = ts.Variable(rng.randn(3), name="b", dtype=ts.float32)
+        y = ts.nn.softmax(ts.matmul(x, w) + b, name="y")
+        sess = ts.Session()
+        sess.run(ts.global_variables_initializer())
+        ts.saved_model.simple_save(sess, str(tmp_path / "1"), {"x": x}, {"y": y})
+        xv = rng.randn(5, 4).astype(np.float32)
+        ours = sess.run(y, {x: xv})
+    np.save(tmp_path / "x.npy", xv)
+    _run_tf("""
+        import sys, numpy as np, tensorflow.compat.v1 as tf
+        tf.disable_eager_execution()
+        with tf.Graph().as_default(), tf.Session() as s:
+            tf.saved_model.loader.load(s, ["serve"], sys.argv[1] + "/1")
+            out = s.run("y:0", {"x:0": np.load(sys.argv[1] + "/x.npy")})
+            np.save(sys.argv[1] + "/tf_out.npy", out)
+    """, str(tmp_path))
+    np.testing.assert_allclose(np.load(tmp_path / "tf_out.npy"), ours, rtol=1e-5, atol=1e-6)
+
+
+def test_checkpoints_cross_both_ways(tmp_path):
+    g = ts.Graph()
+    with g.as_default():
+        w = ts.Variable(np.arange(6, dtype=np.float32).reshape(2, 3), name="layer/w")
+        s = ts.Variable(np.array([b"tok", b""], dtype=object), name="vocab")
+        saver = ts.train.Saver()
+        sess = ts.Session()
+        sess.run(ts.global_variables_initializer())
+        saver.save(sess, str(tmp_path / "ours.ckpt"))
+    _run_tf("""
+        import sys, numpy as np, tensorflow.compat.v1 as tf
+        tf.disable_eager_execution()
+        with tf.Graph().as_default(), tf.Session() as s:
+            w = tf.Variable(np.zeros((2, 3), np.float32), name="layer/w")
+            v = tf.Variable([b"", b""], name="vocab")
+            saver = tf.train.Saver()
+            saver.restore(s, sys.argv[1] + "/ours.ckpt")
+            assert s.run(w).tolist() == [[0, 1, 2], [3, 4, 5]], s.run(w)
+            assert s.run(v).tolist() == [b"tok", b""], s.run(v)
+            s.run([w.assign(w * 10), v.assign([b"a", b"bc"])])
+            saver.save(s, sys.argv[1] + "/theirs.ckpt")
+    """, str(tmp_path))
+    saver.restore(sess, str(tmp_path / "theirs.ckpt"))
+    assert sess.run(w).tolist() == [[0, 10, 20], [30, 40, 50]]
+    assert sess.run(s).tolist() == [b"a", b"bc"]

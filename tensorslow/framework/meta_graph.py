@@ -12,6 +12,7 @@ from tensorslow.framework.ops import Graph, Operation, Tensor, get_default_graph
 
 META_GRAPH_VERSION = "v1.0"
 PRODUCER = "tensorslow-0.1.0"
+TF_API_VERSION = "1.15.0"  # the tf.compat.v1 API these graphs are written against
 
 
 def _pb():
@@ -57,13 +58,15 @@ def _scoped(name: str, scope: str | None) -> str:
 def create_meta_graph_def(graph: Graph | None = None, graph_def=None, saver_def=None,
                           collection_list=None, tags=None, clear_devices=False,
                           signature_def_map=None):
-    from tensorslow.ops.variables import Variable
 
     pb = _pb()
     graph = graph or get_default_graph()
     meta = pb.MetaGraphDef()
     meta.meta_info_def.meta_graph_version = META_GRAPH_VERSION
-    meta.meta_info_def.tensorflow_version = PRODUCER
+    # TensorFlow's loaders parse tensorflow_version as a version number (and change behaviour
+    # by it), so it names the TF1 API this library implements; the producer goes beside it.
+    meta.meta_info_def.tensorflow_version = TF_API_VERSION
+    meta.meta_info_def.tensorflow_git_version = PRODUCER
     if tags:
         meta.meta_info_def.tags.extend(tags)
     meta.graph_def.CopyFrom(graph_def if graph_def is not None else graph.as_graph_def())

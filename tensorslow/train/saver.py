@@ -76,8 +76,8 @@ from tensorslow.framework.ops import (
 )
 from tensorslow.framework.tensor_shape import TensorShape
 from tensorslow.ops import array_ops, constant_op, control_flow_ops
-from tensorslow.ops.variables import Variable, assign, global_variables
 from tensorslow.ops.resource_variable_ops import ResourceVariable
+from tensorslow.ops.variables import Variable, assign, global_variables
 from tensorslow.train import tensor_bundle
 
 _log = logging.getLogger("tensorslow")
