@@ -27,11 +27,13 @@ DRIVER = textwrap.dedent('''
     checkpoint = sys.argv[1]
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "include_dashboard": False,
-        "_system_config": {"health_check_period_ms": 500, "health_check_timeout_ms": 500,
-                           "health_check_failure_threshold": 4}})
+        # A node is declared dead after about 5 s without answers: quick enough for the test,
+        # slow enough that a loaded machine (the whole suite on 2 cores) does not lose one.
+        "_system_config": {"health_check_period_ms": 1000, "health_check_timeout_ms": 1000,
+                           "health_check_failure_threshold": 5}})
     nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
-    report = {}
+    report = {"phase": "build and train"}
     try:
         rng = np.random.RandomState(0)
         g = ts.Graph()
@@ -56,6 +58,7 @@ DRIVER = textwrap.dedent('''
                  for t, a in sess._actors.items()}
         victim = next((t, n) for t, nid in where.items() for n in nodes if n.node_id == nid)
         report["victim"] = victim[0].name
+        report["phase"] = "after removing a node"
         cluster.remove_node(victim[1], allow_graceful=False)
         start = time.monotonic()
         report["error"] = None
@@ -73,6 +76,9 @@ DRIVER = textwrap.dedent('''
             report["restored"] = bool(np.array_equal(fresh.run(w), saved))
             fresh.run(step, feed)
             report["trains_again"] = True
+    except BaseException as e:
+        report["failed"] = f"{type(e).__name__}: {e}"
+        raise
     finally:
         print("REPORT " + json.dumps(report), flush=True)
         ray.shutdown()
@@ -90,7 +96,8 @@ def test_a_lost_node_surfaces_as_unavailable_and_a_new_session_recovers(tmp_path
     lines = [line for line in result.stdout.splitlines() if line.startswith("REPORT ")]
     assert lines, f"driver failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     report = json.loads(lines[-1][len("REPORT "):])
-    assert report.get("error") == "UnavailableError", report
+    assert report.get("error") == "UnavailableError", (
+        f"{report}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
     assert report["victim"] in report["message"]
     assert report["seconds"] < 60
     assert report["restored"] and report["trains_again"], report

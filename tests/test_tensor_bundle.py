@@ -9,6 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
+from fixtures.bundle_tensors import bundle_tensors
 
 import tensorslow as ts
 from tensorslow.framework.ops import make_op
@@ -18,22 +19,6 @@ from tensorslow.train import tensor_bundle
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 TF_BUNDLE = FIXTURES / "tf_bundle" / "ckpt"
-
-
-def tf_bundle_tensors():
-    """The tensors make_tf_fixtures.py had TensorFlow save into tf_bundle, in name order."""
-    return sorted([
-        ("a", np.arange(6, dtype=np.float32).reshape(2, 3)),
-        ("b/kernel", np.linspace(-1, 1, 12).reshape(3, 4)),
-        ("b/bias", np.array([1, -2], np.int32)),
-        ("s", np.array([b"x", b"", b"hello" * 30], dtype=object)),
-        ("empty", np.zeros((0, 3), np.float32)),
-        ("scalar", np.array(3.5, np.float32)),
-        ("i64", np.array([1 << 40, -5], np.int64)),
-        ("flag", np.array([True, False])),
-        ("h", np.array([1.5, -0.25], np.float16)),
-        ("u8", np.array([[0, 255]], np.uint8)),
-    ], key=lambda item: item[0])
 
 
 def _assert_same(got: dict, want: dict):
@@ -50,16 +35,16 @@ def _stored(items):
 
 # -- TensorFlow's bytes ------------------------------------------------------------------------
 def test_reads_the_checkpoint_tensorflow_wrote():
-    _assert_same(saver_lib.read_variables(str(TF_BUNDLE)), dict(tf_bundle_tensors()))
+    _assert_same(saver_lib.read_variables(str(TF_BUNDLE)), dict(bundle_tensors()))
     assert ts.train.list_variables(str(TF_BUNDLE))[0] == ("a", [2, 3])
 
 
 def test_writes_the_same_bytes_as_tensorflow(tmp_path):
-    index, data = tensor_bundle.encode_bundle(_stored(tf_bundle_tensors()))
+    index, data = tensor_bundle.encode_bundle(_stored(bundle_tensors()))
     assert index == (TF_BUNDLE.parent / "ckpt.index").read_bytes()
     assert data == (TF_BUNDLE.parent / "ckpt.data-00000-of-00001").read_bytes()
     prefix = str(tmp_path / "ckpt")
-    saver_lib.write_variables(prefix, dict(tf_bundle_tensors()))
+    saver_lib.write_variables(prefix, dict(bundle_tensors()))
     assert pathlib.Path(prefix + ".index").read_bytes() == index
 
 
@@ -111,7 +96,7 @@ def _copy_bundle(tmp_path) -> str:
 def test_every_flipped_index_byte_is_data_loss_or_harmless(tmp_path):
     prefix = _copy_bundle(tmp_path)
     original = pathlib.Path(prefix + ".index").read_bytes()
-    want = dict(tf_bundle_tensors())
+    want = dict(bundle_tensors())
     outcomes = set()
     for position in range(len(original)):
         damaged = bytearray(original)

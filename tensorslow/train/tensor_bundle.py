@@ -368,9 +368,8 @@ class BundleEntry:
             return None
 
 
-def read_bundle_index(prefix: str, raw: bytes, path: str) -> dict[str, BundleEntry]:
-    """The entries of the bundle `prefix` (whose index file `path` holds `raw`)."""
-    proto = _proto()
+def _header_and_items(raw: bytes, path: str):
+    """(BundleHeaderProto, the other (key, value) pairs) of the index file `path`."""
     try:
         items = read_table(raw)
     except _Corrupt as e:
@@ -378,11 +377,17 @@ def read_bundle_index(prefix: str, raw: bytes, path: str) -> dict[str, BundleEnt
                                    ) from None
     if not items or items[0][0] != HEADER_KEY:
         raise errors.DataLossError(None, None, f"{path}: the checkpoint index has no header")
-    header = proto.BundleHeaderProto()
     try:
-        header.ParseFromString(items[0][1])
+        header = _proto().BundleHeaderProto.FromString(items[0][1])
     except Exception as e:  # noqa: BLE001 - protobuf's DecodeError
         raise errors.DataLossError(None, None, f"{path}: unparsable header: {e}") from None
+    return header, items[1:]
+
+
+def read_bundle_index(prefix: str, raw: bytes, path: str) -> dict[str, BundleEntry]:
+    """The entries of the bundle `prefix` (whose index file `path` holds `raw`)."""
+    proto = _proto()
+    header, items = _header_and_items(raw, path)
     version = header.version
     if (version.producer < MIN_PRODUCER or version.min_consumer > BUNDLE_VERSION
             or BUNDLE_VERSION in version.bad_consumers):
@@ -394,7 +399,7 @@ def read_bundle_index(prefix: str, raw: bytes, path: str) -> dict[str, BundleEnt
     big_endian = header.endianness == proto.BundleHeaderProto.BIG
     entries = {}
     directory_prefix = os.fspath(prefix)
-    for key, value in items[1:]:
+    for key, value in items:
         name = key.decode("utf-8", "surrogateescape")
         where = f"{path}, tensor '{name}'"
         entry = proto.BundleEntryProto()
@@ -493,26 +498,23 @@ def merge_indexes(sources) -> tuple[bytes, list[tuple[str, int]], int]:
     entries: dict[bytes, bytes] = {}
     header_out = None
     for prefix, raw, path in sources:
-        try:
-            items = read_table(raw)
-        except _Corrupt as e:
-            raise errors.DataLossError(None, None, f"{path}: corrupt checkpoint index ({e})"
-                                       ) from None
-        if not items or items[0][0] != HEADER_KEY:
-            raise errors.DataLossError(None, None, f"{path}: the checkpoint index has no header")
-        header = proto.BundleHeaderProto.FromString(items[0][1])
+        header, items = _header_and_items(raw, path)
         if header_out is None:
             header_out = header
         elif (header.endianness != header_out.endianness
               or header.version.SerializeToString() != header_out.version.SerializeToString()):
             raise errors.InvalidArgumentError(None, None, f"{path}: cannot merge bundles of "
                                               "different byte orders or format versions")
-        for key, value in items[1:]:
+        for key, value in items:
             if key in entries:
                 raise errors.InvalidArgumentError(
                     None, None, f"Duplicate tensor keyed by {key.decode(errors='replace')} "
                     f"encountered, when merging prefix: {prefix}")
-            entry = proto.BundleEntryProto.FromString(value)
+            try:
+                entry = proto.BundleEntryProto.FromString(value)
+            except Exception as e:  # noqa: BLE001 - protobuf's DecodeError
+                raise errors.DataLossError(None, None, f"{path}: unparsable entry for "
+                                           f"{key.decode(errors='replace')}: {e}") from None
             if not entry.slices:
                 source = data_filename(prefix, entry.shard_id, header.num_shards)
                 entry.shard_id = shards.setdefault(source, len(shards))
