@@ -58,7 +58,6 @@ def _scoped(name: str, scope: str | None) -> str:
 def create_meta_graph_def(graph: Graph | None = None, graph_def=None, saver_def=None,
                           collection_list=None, tags=None, clear_devices=False,
                           signature_def_map=None):
-
     pb = _pb()
     graph = graph or get_default_graph()
     meta = pb.MetaGraphDef()
