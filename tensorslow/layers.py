@@ -1,4 +1,5 @@
-"""TF1's `tf.layers`: `dense`, `flatten`, `dropout` and their layer classes.
+"""TF1's `tf.layers`: `dense`, `conv2d`, `max_pooling2d`, `average_pooling2d`, `flatten`,
+`dropout` and their layer classes.
 
 A layer opens a variable scope (named after its `name`, else a unique "dense", "dense_1", ...)
 and makes its variables with `get_variable` there, so `dense(x, 4, name="out")` creates
@@ -261,3 +262,152 @@ def dropout(inputs, rate=0.5, noise_shape=None, seed=None, training=False, name=
     """Dropout while `training` (a Python bool), the identity otherwise."""
     return Dropout(rate=rate, noise_shape=noise_shape, seed=seed, name=name).apply(
         inputs, training=training)
+
+
+def _pair(value, name: str) -> tuple[int, int]:
+    values = (value, value) if isinstance(value, int) else tuple(int(v) for v in value)
+    if len(values) != 2:
+        raise ValueError(f"The `{name}` argument must be an int or a tuple of 2 ints, "
+                         f"got {value!r}")
+    return values
+
+
+def _layer_format(data_format: str) -> str:
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"The `data_format` argument must be one of \"channels_first\", "
+                         f"\"channels_last\". Received: {data_format}")
+    return "NHWC" if data_format == "channels_last" else "NCHW"
+
+
+def _layer_padding(padding: str) -> str:
+    if str(padding).lower() not in ("valid", "same"):
+        raise ValueError(f"The `padding` argument must be \"valid\" or \"same\", got {padding!r}")
+    return str(padding).upper()
+
+
+class Conv2D(Layer):
+    """outputs = activation(conv2d(inputs, kernel) + bias), kernel [kh, kw, in, filters]."""
+
+    _default_name = "conv2d"
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
+                 data_format="channels_last", dilation_rate=(1, 1), activation=None,
+                 use_bias=True, kernel_initializer=None, bias_initializer=_ZEROS,
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, trainable=True, name=None,
+                 **kwargs):
+        super().__init__(trainable=trainable, name=name, **kwargs)
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        self.padding = _layer_padding(padding)
+        self.data_format = _layer_format(data_format)
+        self.dilation_rate = _pair(dilation_rate, "dilation_rate")
+        self.activation = activation
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self.kernel_regularizer = kernel_regularizer
+        self.bias_regularizer = bias_regularizer
+        self.activity_regularizer = activity_regularizer
+        self.kernel_constraint = kernel_constraint
+        self.bias_constraint = bias_constraint
+        self.kernel = None
+        self.bias = None
+
+    def build(self, input_shape) -> None:
+        if input_shape.ndims is not None and input_shape.ndims != 4:
+            raise ValueError(f"Input 0 of layer {self.name or 'conv2d'} is incompatible with "
+                             f"the layer: expected ndim=4, found ndim={input_shape.ndims}. "
+                             f"Full shape received: {input_shape}")
+        axis = -1 if self.data_format == "NHWC" else 1
+        channels = dimension_value(input_shape[axis]) if input_shape.ndims else None
+        if channels is None:
+            raise ValueError("The channel dimension of the inputs should be defined. Found "
+                             "`None`.")
+        self.kernel = self.add_weight("kernel", [*self.kernel_size, channels, self.filters],
+                                      initializer=self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", [self.filters],
+                                        initializer=self.bias_initializer,
+                                        regularizer=self.bias_regularizer,
+                                        constraint=self.bias_constraint)
+        self.built = True
+
+    def call(self, inputs):
+        from tensorslow.ops.conv_ops import conv2d
+        from tensorslow.ops.nn_ops import bias_add
+
+        outputs = conv2d(inputs, self.kernel, strides=self.strides, padding=self.padding,
+                         data_format=self.data_format, dilations=self.dilation_rate)
+        if self.use_bias:
+            outputs = bias_add(outputs, self.bias, data_format=self.data_format)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        if self.activity_regularizer is not None:
+            _add_activity_loss(self.activity_regularizer, outputs)
+        return outputs
+
+
+def conv2d(inputs, filters, kernel_size, strides=(1, 1), padding="valid",
+           data_format="channels_last", dilation_rate=(1, 1), activation=None, use_bias=True,
+           kernel_initializer=None, bias_initializer=_ZEROS, kernel_regularizer=None,
+           bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+           bias_constraint=None, trainable=True, name=None, reuse=None):
+    """A 2-D convolution layer: variables "<name>/kernel" (glorot_uniform unless
+    `kernel_initializer`) and "<name>/bias"; `name` defaults to "conv2d", "conv2d_1", ..."""
+    layer = Conv2D(filters, kernel_size, strides=strides, padding=padding,
+                   data_format=data_format, dilation_rate=dilation_rate, activation=activation,
+                   use_bias=use_bias, kernel_initializer=kernel_initializer,
+                   bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                   bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+                   kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
+                   trainable=trainable, name=name, _scope=name, _reuse=reuse)
+    return layer.apply(inputs)
+
+
+class _Pooling2D(Layer):
+    _op = ""
+
+    def __init__(self, pool_size, strides, padding="valid", data_format="channels_last",
+                 name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.pool_size = _pair(pool_size, "pool_size")
+        self.strides = _pair(strides, "strides")
+        self.padding = _layer_padding(padding)
+        self.data_format = _layer_format(data_format)
+
+    def call(self, inputs):
+        from tensorslow.ops import conv_ops
+
+        pool = getattr(conv_ops, self._op)
+        return pool(inputs, ksize=self.pool_size, strides=self.strides, padding=self.padding,
+                    data_format=self.data_format)
+
+
+class MaxPooling2D(_Pooling2D):
+    """The maximum of each pool_size window, every `strides`."""
+
+    _default_name = "max_pooling2d"
+    _op = "max_pool"
+
+
+class AveragePooling2D(_Pooling2D):
+    """The mean of each pool_size window, every `strides`."""
+
+    _default_name = "average_pooling2d"
+    _op = "avg_pool"
+
+
+def max_pooling2d(inputs, pool_size, strides, padding="valid", data_format="channels_last",
+                  name=None):
+    return MaxPooling2D(pool_size, strides, padding=padding, data_format=data_format,
+                        name=name).apply(inputs)
+
+
+def average_pooling2d(inputs, pool_size, strides, padding="valid",
+                      data_format="channels_last", name=None):
+    return AveragePooling2D(pool_size, strides, padding=padding, data_format=data_format,
+                            name=name).apply(inputs)

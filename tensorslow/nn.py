@@ -1,6 +1,8 @@
-"""`ts.nn`: TF1's `tf.nn` namespace (activations, softmax, cross-entropies, dropout, ...)."""
+"""`ts.nn`: TF1's `tf.nn` namespace (activations, softmax, cross-entropies, dropout,
+convolution and pooling, ...)."""
 
 from tensorslow.ops.array_ops import gather as _gather
+from tensorslow.ops.conv_ops import avg_pool, conv2d, conv2d_transpose, max_pool
 from tensorslow.ops.math_ops import sigmoid, tanh
 from tensorslow.ops.nn_ops import (
     bias_add,
@@ -24,8 +26,15 @@ from tensorslow.ops.nn_ops import (
     xw_plus_b,
 )
 
+avg_pool2d = avg_pool
+max_pool2d = max_pool
+
 __all__ = [
+    "avg_pool",
+    "avg_pool2d",
     "bias_add",
+    "conv2d",
+    "conv2d_transpose",
     "dropout",
     "elu",
     "embedding_lookup",
@@ -33,6 +42,8 @@ __all__ = [
     "l2_normalize",
     "leaky_relu",
     "log_softmax",
+    "max_pool",
+    "max_pool2d",
     "moments",
     "relu",
     "relu6",

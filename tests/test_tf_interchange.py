@@ -167,3 +167,31 @@ def test_checkpoints_cross_both_ways(tmp_path):
     saver.restore(sess, str(tmp_path / "theirs.ckpt"))
     assert sess.run(w).tolist() == [[0, 10, 20], [30, 40, 50]]
     assert sess.run(s).tolist() == [b"a", b"bc"]
+
+
+def test_a_cnn_tensorflow_froze_imports_and_gives_its_outputs(tmp_path):
+    _run_tf("""
+        import sys, numpy as np, tensorflow.compat.v1 as tf
+        tf.disable_eager_execution()
+        rng = np.random.RandomState(0)
+        with tf.Graph().as_default() as g, tf.Session() as s:
+            x = tf.placeholder(tf.float32, [None, 12, 12, 2], name="x")
+            w1 = tf.Variable(rng.randn(3, 3, 2, 4).astype(np.float32))
+            h = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, w1, [1, 1, 1, 1], "SAME"),
+                                          rng.randn(4).astype(np.float32)))
+            h = tf.nn.max_pool(h, [1, 2, 2, 1], [1, 2, 2, 1], "VALID")
+            w2 = tf.Variable(rng.randn(2, 2, 4, 3).astype(np.float32))
+            h = tf.nn.conv2d(h, w2, [1, 2, 2, 1], "SAME", dilations=[1, 1, 1, 1])
+            h = tf.nn.avg_pool(h, [1, 3, 3, 1], [1, 1, 1, 1], "SAME")
+            y = tf.identity(tf.reshape(h, [-1, 27]), name="y")
+            s.run(tf.global_variables_initializer())
+            frozen = tf.graph_util.convert_variables_to_constants(s, g.as_graph_def(), ["y"])
+            xv = rng.randn(3, 12, 12, 2).astype(np.float32)
+            np.savez(sys.argv[1] + "/cnn.npz", x=xv, y=s.run(y, {x: xv}))
+        open(sys.argv[1] + "/cnn.pb", "wb").write(frozen.SerializeToString())
+    """, str(tmp_path))
+    expected = np.load(tmp_path / "cnn.npz")
+    with ts.Graph().as_default():
+        ts.import_graph_def((tmp_path / "cnn.pb").read_bytes(), name="")
+        got = ts.Session().run("y:0", {"x:0": expected["x"]})
+    np.testing.assert_allclose(got, expected["y"], rtol=1e-4, atol=1e-5)
