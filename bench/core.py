@@ -62,6 +62,40 @@ def mlp(tf, sizes, activation, batch, lr, seed=0):
     return lambda: sess.run(train, feed)
 
 
+def cnn(tf, batch=32, seed=0):
+    """(d) conv 5x5x16 relu, max-pool 2, conv 5x5x32 relu, max-pool 2, dense 10, on 28x28
+    images, trained by gradient descent on softmax cross-entropy (float32)."""
+    rng = np.random.RandomState(seed)
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.placeholder(tf.float32, [None, 28, 28, 1])
+        labels = tf.placeholder(tf.float32, [None, 10])
+        h = x
+        for shape in CNN_FILTERS:
+            w = tf.Variable((rng.randn(*shape) / np.sqrt(np.prod(shape[:3]))).astype(np.float32))
+            h = tf.nn.relu(tf.nn.conv2d(h, w, [1, 1, 1, 1], "SAME"))
+            h = tf.nn.max_pool(h, [1, 2, 2, 1], [1, 2, 2, 1], "VALID")
+        w = tf.Variable((rng.randn(7 * 7 * 32, 10) / 40).astype(np.float32))
+        logits = tf.matmul(tf.reshape(h, [-1, 7 * 7 * 32]), w)
+        loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits_v2(labels=labels,
+                                                                         logits=logits))
+        train = tf.train.GradientDescentOptimizer(0.01).minimize(loss)
+        sess = tf.Session(graph=g)
+        sess.run(tf.global_variables_initializer())
+    xs, ys = _images(rng, batch)
+    feed = {x: xs, labels: ys}
+    return lambda: sess.run(train, feed)
+
+
+CNN_FILTERS = [(5, 5, 1, 16), (5, 5, 16, 32)]
+
+
+def _images(rng, batch):
+    xs = rng.rand(batch, 28, 28, 1).astype(np.float32)
+    ys = np.eye(10, dtype=np.float32)[rng.randint(0, 10, batch)]
+    return xs, ys
+
+
 def _data(rng, sizes, batch):
     xs = rng.randn(batch, sizes[0]).astype(np.float32)
     ys = np.eye(sizes[-1], dtype=np.float32)[rng.randint(0, sizes[-1], batch)]
@@ -115,6 +149,65 @@ def numpy_mlp(sizes, activation, batch, lr, seed=0):
     return step
 
 
+def numpy_cnn(batch=32, seed=0):
+    """The CNN of (d) in numpy: convolutions as matmuls over strided window views, 2x2 pooling
+    by reshaping, the backward pass by hand."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    rng = np.random.RandomState(seed)
+    ws = [(rng.randn(*shape) / np.sqrt(np.prod(shape[:3]))).astype(np.float32)
+          for shape in CNN_FILTERS]
+    dense = (rng.randn(7 * 7 * 32, 10) / 40).astype(np.float32)
+    xs, ys = _images(rng, batch)
+    lr = np.float32(0.01)
+
+    def columns(x, k):  # (N*H*W, k*k*C) windows of a SAME-padded NHWC array
+        p = k // 2
+        padded = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+        win = sliding_window_view(padded, (k, k), axis=(1, 2))  # N, H, W, C, k, k
+        return win.transpose(0, 1, 2, 4, 5, 3).reshape(-1, k * k * x.shape[3])
+
+    def step():
+        nonlocal dense
+        acts, cols, pre, masks = [xs], [], [], []
+        h = xs
+        for w in ws:
+            n, hh, ww, _ = h.shape
+            c = columns(h, w.shape[0])
+            z = (c @ w.reshape(-1, w.shape[3])).reshape(n, hh, ww, w.shape[3])
+            r = np.maximum(z, 0)
+            blocks = r.reshape(n, hh // 2, 2, ww // 2, 2, w.shape[3])
+            pooled = blocks.max(axis=(2, 4))
+            masks.append(blocks == pooled[:, :, None, :, None, :])
+            cols.append(c)
+            pre.append(z)
+            h = pooled
+            acts.append(h)
+        flat = h.reshape(batch, -1)
+        logits = flat @ dense
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        grad = (e / e.sum(axis=1, keepdims=True) - ys) / np.float32(batch)
+        g_dense = flat.T @ grad
+        g = (grad @ dense.T).reshape(h.shape)
+        dense = dense - lr * g_dense
+        for i in range(len(ws) - 1, -1, -1):
+            w, z, mask = ws[i], pre[i], masks[i]
+            n, hh, ww, oc = z.shape
+            g = (mask * g[:, :, None, :, None, :]).reshape(n, hh, ww, oc) * (z > 0)
+            g2 = g.reshape(-1, oc)
+            g_w = (cols[i].T @ g2).reshape(w.shape)
+            if i > 0:  # back through the convolution onto its input
+                k, cin, p = w.shape[0], w.shape[2], w.shape[0] // 2
+                dcols = (g2 @ w.reshape(-1, oc).T).reshape(n, hh, ww, k, k, cin)
+                dx = np.zeros((n, hh + 2 * p, ww + 2 * p, cin), np.float32)
+                for a in range(k):
+                    for b in range(k):
+                        dx[:, a:a + hh, b:b + ww] += dcols[:, :, :, a, b]
+                g = dx[:, p:p + hh, p:p + ww]
+            ws[i] = w - lr * g_w
+    return step
+
+
 # -- measuring ---------------------------------------------------------------------------------
 
 PROGRAMS = {  # key: (what it is, builder on a TF1-style API, numpy builder, seconds per loop)
@@ -123,9 +216,10 @@ PROGRAMS = {  # key: (what it is, builder on a TF1-style API, numpy builder, sec
                   lambda tf: mlp(tf, **SMALL), lambda: numpy_mlp(**SMALL), 0.3),
     "mlp_large": ("(c) MLP 784-512-512-10 relu GD, batch 256",
                   lambda tf: mlp(tf, **LARGE), lambda: numpy_mlp(**LARGE), 1.0),
+    "cnn": ("(d) CNN 2x(conv 5x5, max-pool) + dense, batch 32", cnn, numpy_cnn, 1.0),
 }
-NUMPY_TARGETS = {"affine": None, "mlp_small": 0.6, "mlp_large": 0.97}
-TF_TARGETS = {"affine": 10.0, "mlp_small": 1.5, "mlp_large": 1.0}
+NUMPY_TARGETS = {"affine": None, "mlp_small": 0.6, "mlp_large": 0.97, "cnn": None}
+TF_TARGETS = {"affine": 10.0, "mlp_small": 1.5, "mlp_large": 1.0, "cnn": None}
 
 
 class TensorFlowLoops:

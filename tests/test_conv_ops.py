@@ -123,6 +123,8 @@ def test_conv2d_transpose_is_the_input_gradient_of_conv2d():
 @pytest.mark.parametrize("shape,ksize,strides,padding", [
     ((2, 5, 5, 2), (2, 2), (2, 2), "SAME"), ((1, 6, 7, 3), (3, 2), (1, 2), "VALID"),
     ((2, 4, 5, 1), (3, 3), (2, 1), "SAME"), ((1, 3, 3, 2), (3, 3), (1, 1), "SAME"),
+    ((2, 6, 4, 3), (2, 2), (2, 2), "VALID"), ((1, 7, 6, 2), (3, 2), (3, 2), "VALID"),
+    ((1, 4, 6, 2), (2, 3), (2, 3), "SAME"),  # windows that tile the input
 ])
 def test_pooling_forward_and_gradients(kind, shape, ksize, strides, padding):
     rng = np.random.RandomState(sum(shape))

@@ -382,13 +382,41 @@ def _pool_infer(op):
     return [(x._dtype, TensorShape(shape))]
 
 
+def _lowest(dtype: np.dtype):
+    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+
+
+def _tiles(g: _Geometry, x: np.ndarray) -> np.ndarray | None:
+    """When the windows tile the input without overlap or padding (stride == window size;
+    VALID drops the rows and columns no window reaches): x as (N, OH, KH, OW, KW, C), a view.
+    None otherwise."""
+    if (g.sh, g.sw) != (g.kh, g.kw) or g.top or g.bottom or g.left or g.right:
+        return None
+    n, _, _, c = x.shape
+    return x[:, :g.oh * g.kh, :g.ow * g.kw].reshape(n, g.oh, g.kh, g.ow, g.kw, c)
+
+
+def _tile_max(tiles: np.ndarray) -> np.ndarray:
+    """The maximum of each tile, by elementwise maxima of its positions' strided views."""
+    _, _, kh, _, kw, _ = tiles.shape
+    out = tiles[:, :, 0, :, 0].copy()
+    for a in range(kh):
+        for b in range(kw):
+            if a or b:
+                np.maximum(out, tiles[:, :, a, :, b], out=out)
+    return out
+
+
 def _max_pool_kernel(op, ctx):
     data_format = _pool_attrs(op)[0]
 
     def max_pool(x):
         x = _to_nhwc(np.asarray(x), data_format)
         g = _pool_geometry(op, x.shape)
-        windows = g.windows(g.pad(x, -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min))
+        tiles = _tiles(g, x)
+        if tiles is not None:
+            return _from_nhwc(_tile_max(tiles), data_format)
+        windows = g.windows(g.pad(x, _lowest(x.dtype)))
         return _from_nhwc(windows.max(axis=(4, 5)), data_format)
     return max_pool
 
@@ -396,11 +424,31 @@ def _max_pool_kernel(op, ctx):
 def _max_pool_grad_kernel(op, ctx):
     data_format = _pool_attrs(op)[0]
 
-    def max_pool_grad(x, _, grad):
+    def max_pool_grad(x, pooled, grad):
         x = _to_nhwc(np.asarray(x), data_format)
         grad = _to_nhwc(np.asarray(grad), data_format)
         g = _pool_geometry(op, x.shape)
-        windows = g.windows(g.pad(x, -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min))
+        tiles = _tiles(g, x)
+        if tiles is not None:
+            # Position by position in row-major order, the gradient goes where the tile's
+            # maximum is and no earlier position has taken it.
+            n, oh, kh, ow, kw, c = tiles.shape
+            pooled = _to_nhwc(np.asarray(pooled), data_format)
+            if pooled.shape != grad.shape:
+                pooled = _tile_max(tiles)
+            dx = np.zeros(x.shape, dtype=grad.dtype)
+            free = None
+            for a in range(kh):
+                for b in range(kw):
+                    hit = tiles[:, :, a, :, b] == pooled
+                    if free is None:
+                        free = ~hit
+                    else:
+                        hit &= free
+                        free &= ~hit
+                    np.multiply(grad, hit, out=dx[:, a:oh * kh:kh, b:ow * kw:kw])
+            return _from_nhwc(dx, data_format)
+        windows = g.windows(g.pad(x, _lowest(x.dtype)))
         n, oh, ow, c, kh, kw = windows.shape
         first = windows.reshape(n, oh, ow, c, kh * kw).argmax(axis=4)
         dx = g.scatter(x.shape, lambda i, j: np.where(first == i * kw + j, grad, 0))
