@@ -248,18 +248,22 @@ class Dropout(Layer):
         self.seed = seed
 
     def call(self, inputs, training=False):
-        if not isinstance(training, (bool, np.bool_)):
-            raise TypeError("tensorslow's layers.dropout takes a Python bool for `training`, "
-                            f"not {type(training).__name__}")
-        if not training:
-            return array_ops.identity(inputs)
         from tensorslow.nn import dropout as nn_dropout
 
-        return nn_dropout(inputs, rate=self.rate, noise_shape=self.noise_shape, seed=self.seed)
+        def dropped():
+            return nn_dropout(inputs, rate=self.rate, noise_shape=self.noise_shape,
+                              seed=self.seed)
+
+        if isinstance(training, (bool, np.bool_)):
+            return dropped() if training else array_ops.identity(inputs)
+        from tensorslow.ops.control_flow_ops import cond
+
+        return cond(training, dropped, lambda: array_ops.identity(inputs))
 
 
 def dropout(inputs, rate=0.5, noise_shape=None, seed=None, training=False, name=None):
-    """Dropout while `training` (a Python bool), the identity otherwise."""
+    """Dropout while `training` (a Python bool, or a bool tensor decided at run time), the
+    identity otherwise."""
     return Dropout(rate=rate, noise_shape=noise_shape, seed=seed, name=name).apply(
         inputs, training=training)
 

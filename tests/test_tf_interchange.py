@@ -195,3 +195,31 @@ def test_a_cnn_tensorflow_froze_imports_and_gives_its_outputs(tmp_path):
         ts.import_graph_def((tmp_path / "cnn.pb").read_bytes(), name="")
         got = ts.Session().run("y:0", {"x:0": expected["x"]})
     np.testing.assert_allclose(got, expected["y"], rtol=1e-4, atol=1e-5)
+
+
+def test_a_cond_tensorflow_wrote_runs_the_branch_its_predicate_takes(tmp_path):
+    _run_tf("""
+        import sys, numpy as np, tensorflow.compat.v1 as tf
+        tf.disable_eager_execution()
+        tf.disable_control_flow_v2()  # TF1's Switch/Merge conds, as tf.compat.v1 graphs had them
+        with tf.Graph().as_default() as g:
+            p = tf.placeholder(tf.bool, [], name="p")
+            x = tf.placeholder(tf.float32, [None], name="x")
+            inner = tf.cond(p, lambda: tf.square(x) + 1.0, lambda: tf.constant(3.0) * x)
+            tf.identity(tf.cond(tf.reduce_sum(x) > 0, lambda: inner, lambda: -inner), name="y")
+            with tf.Session() as s:
+                xv = np.array([1.5, -0.5], np.float32)
+                outs = [s.run("y:0", {p: pv, x: sign * xv}) for pv in (True, False)
+                        for sign in (1, -1)]
+            np.save(sys.argv[1] + "/outs.npy", np.array(outs))
+            open(sys.argv[1] + "/cond.pb", "wb").write(g.as_graph_def().SerializeToString())
+            print(sorted({n.op for n in g.as_graph_def().node}))
+    """, str(tmp_path))
+    expected = np.load(tmp_path / "outs.npy")
+    with ts.Graph().as_default():
+        ts.import_graph_def((tmp_path / "cond.pb").read_bytes(), name="")
+        sess = ts.Session()
+        xv = np.array([1.5, -0.5], np.float32)
+        got = [sess.run("y:0", {"p:0": pv, "x:0": sign * xv}) for pv in (True, False)
+               for sign in (1, -1)]
+    np.testing.assert_allclose(np.array(got), expected, rtol=1e-6)

@@ -28,6 +28,21 @@ from tensorslow.framework import errors
 from tensorslow.framework.ops import Graph, Operation, Tensor
 
 
+class _Dead:
+    """The value of a tensor in a cond branch that was not taken (see `conditional_ops`)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<dead>"
+
+    def __reduce__(self):
+        return "DEAD"  # unpickles (e.g. across Ray workers) as this module's one DEAD
+
+
+DEAD = _Dead()
+
+
 class KernelContext:
     """What kernels may reach beyond their inputs: the session's state.
 
@@ -176,10 +191,10 @@ class Plan:
     """
 
     __slots__ = ("graph_version", "num_slots", "feed_slots", "steps", "step_ops", "fetch_slots",
-                 "step_inputs", "initial_values", "elided_ops")
+                 "step_inputs", "initial_values", "elided_ops", "fetch_ops")
 
     def __init__(self, graph_version, num_slots, feed_slots, steps, step_ops, fetch_slots,
-                 step_inputs, initial_values=None, elided_ops=()):
+                 step_inputs, initial_values=None, elided_ops=(), fetch_ops=None):
         self.graph_version = graph_version
         self.num_slots = num_slots
         self.feed_slots = feed_slots      # [(slot, converter)] in feed-key order
@@ -189,6 +204,9 @@ class Plan:
         self.step_inputs = step_inputs    # [input slots] per step (traces)
         self.initial_values = initial_values or [None] * num_slots
         self.elided_ops = list(elided_ops)
+        # With cond branches: the op behind each fetch, to name a fetch whose branch was not
+        # taken (None: the plan has no Switch, no value can be dead).
+        self.fetch_ops = fetch_ops
 
     def run(self, feed_values: Sequence) -> list:
         values = self.initial_values.copy()
@@ -200,7 +218,18 @@ class Plan:
                 step(values)
         except Exception as e:  # noqa: BLE001 - rewrapped with the op that failed
             raise kernel_error(self.step_ops[index], e) from e
-        return [None if s is None else values[s] for s in self.fetch_slots]
+        out = [None if s is None else values[s] for s in self.fetch_slots]
+        if self.fetch_ops is not None:
+            self._check_live(out)
+        return out
+
+    def _check_live(self, out: list) -> None:
+        for i, value in enumerate(out):
+            if value is DEAD:
+                op = self.fetch_ops[i]
+                raise errors.InvalidArgumentError(
+                    None, op, f"Retval[{i}] does not have value: '{op.name}' is in a cond "
+                    "branch that this run did not take")
 
     def run_traced(self, feed_values: Sequence, clock=time.perf_counter) -> tuple[list, list]:
         """As run(), also returning [(op, start_seconds, end_seconds)] per op."""
@@ -217,7 +246,10 @@ class Plan:
                 stats.append((self.step_ops[index], start, clock()))
         except Exception as e:  # noqa: BLE001
             raise kernel_error(self.step_ops[index], e) from e
-        return [None if s is None else values[s] for s in self.fetch_slots], stats
+        out = [None if s is None else values[s] for s in self.fetch_slots]
+        if self.fetch_ops is not None:
+            self._check_live(out)
+        return out, stats
 
 
 def kernel_error(op: Operation, e: BaseException) -> errors.OpError:
@@ -325,6 +357,8 @@ def compile_plan(graph: Graph, ctx: KernelContext, fetch_elements: Sequence,
         return s
 
     feed_slots = [(slot_of(t), feed_converter(t)) for t in feed_tensors]
+    conditional = conditional_ops(order)
+    live_slots: dict[Operation, int] = {}  # conditional op -> slot of its liveness
     constants: dict[int, object] = {}
     steps, step_ops, step_inputs, elided = [], [], [], []
     fetched_variables = []
@@ -335,7 +369,7 @@ def compile_plan(graph: Graph, ctx: KernelContext, fetch_elements: Sequence,
             if any(e is op or (isinstance(e, Tensor) and e._op is op) for e in fetch_elements):
                 fetched_variables.append(op)
             continue
-        if op._type == "NoOp":
+        if op._type == "NoOp" and op not in conditional:
             elided.append(op)
             continue
         refs = op._info.ref_inputs
@@ -354,6 +388,16 @@ def compile_plan(graph: Graph, ctx: KernelContext, fetch_elements: Sequence,
             else:
                 s = slot_of(t)
             ins.append(s)
+        if op in conditional:
+            live = live_slots[op] = len(slots) + len(extra_slots)
+            extra_slots.append(live)
+            outs = tuple(slot_of(t) for t in op._outputs)
+            controls = tuple(live_slots[c] for c in op._control_inputs if c in live_slots)
+            fn = None if op._type in ("Merge", "NoOp") else _build_kernel(op, ctx)
+            steps.append(_conditional_step(op._type, fn, tuple(ins), outs, controls, live))
+            step_ops.append(op)
+            step_inputs.append(tuple(ins))
+            continue
         if (op._type == "Identity" and len(ins) == 1 and op not in fetched_ops
                 and op._outputs[0] not in fed and op._outputs[0] not in slots):
             slots[op._outputs[0]] = ins[0]  # the same value under another name
@@ -380,8 +424,59 @@ def compile_plan(graph: Graph, ctx: KernelContext, fetch_elements: Sequence,
     initial = [None] * num_slots
     for s, value in constants.items():
         initial[s] = value
+    fetch_ops = None
+    if conditional:
+        fetch_ops = [e._op if isinstance(e, Tensor) else e for e in fetch_elements]
     return Plan(graph.version, num_slots, feed_slots, steps, step_ops, fetch_slots,
-                step_inputs, initial, elided)
+                step_inputs, initial, elided, fetch_ops)
+
+
+def conditional_ops(order: Sequence[Operation]) -> set[Operation]:
+    """The ops of `order` whose inputs may be dead: Switch ops and everything after one along
+    data or control edges. Only their steps check for DEAD values (a plan without a Switch
+    pays nothing), and they are never folded or elided.
+
+    A Switch forwards its input to the output its predicate selects and makes the other
+    DEAD; an op with a dead input or a dead control input does not run and its outputs are
+    DEAD; a Merge outputs its first live input (and its index), and is dead only when all its
+    inputs are. That is how a cond runs only the branch its predicate takes.
+    """
+    conditional: set[Operation] = set()
+    for op in order:
+        if (op._type == "Switch" or any(t._op in conditional for t in op._inputs)
+                or any(c in conditional for c in op._control_inputs)):
+            conditional.add(op)
+    return conditional
+
+
+def _conditional_step(op_type: str, fn: Callable | None, ins: tuple, outs: tuple,
+                      controls: tuple, live: int) -> Callable:
+    """The step of an op that may see DEAD inputs: see `conditional_ops`."""
+    run = _make_step(fn, ins, outs) if fn is not None else None
+    merge = op_type == "Merge"
+
+    def step(v):
+        dead = any(v[s] is DEAD for s in controls)
+        if not dead:
+            if merge:
+                for index, s in enumerate(ins):
+                    if v[s] is not DEAD:
+                        v[outs[0]] = v[s]
+                        v[outs[1]] = np.int32(index)
+                        v[live] = True
+                        return
+                dead = True
+            else:
+                dead = any(v[s] is DEAD for s in ins)
+        if dead:
+            for o in outs:
+                v[o] = DEAD
+            v[live] = DEAD
+            return
+        if run is not None:
+            run(v)
+        v[live] = True
+    return step
 
 
 def _build_kernel(op: Operation, ctx: KernelContext) -> Callable:

@@ -386,6 +386,9 @@ class Graph:
         self._name_stack = ""
         self._device_stack: list = []
         self._control_stack: list[list[Operation] | None] = []
+        # The cond branch being built, if any (tensorslow.ops.control_flow_ops.CondContext):
+        # it routes tensors from outside the branch through Switch ops.
+        self._cond_context = None
         self._colocation_stack: list[Operation] = []
         self._gradient_override: dict[str, str] = {}
         self._collections: dict[str, list] = {}
@@ -460,8 +463,12 @@ class Graph:
 
     @contextlib.contextmanager
     def control_dependencies(self, control_inputs):
+        """Ops made inside run after `control_inputs`; None clears the dependencies of the
+        enclosing blocks, and, as in TF1, leaves any cond branch being built."""
+        context = self._cond_context
         if control_inputs is None:
             self._control_stack.append(None)
+            self._cond_context = None
         else:
             ops_ = []
             for c in control_inputs:
@@ -472,6 +479,17 @@ class Graph:
             yield
         finally:
             self._control_stack.pop()
+            self._cond_context = context
+
+    @contextlib.contextmanager
+    def outside_cond(self):
+        """Ops made inside belong to no cond branch (a variable made in a branch exists, and
+        is initialized, whichever branch runs)."""
+        context, self._cond_context = self._cond_context, None
+        try:
+            yield
+        finally:
+            self._cond_context = context
 
     @contextlib.contextmanager
     def colocate_with(self, op, ignore_existing=False):
@@ -547,6 +565,11 @@ class Graph:
                     None, None, f"Input {i} of '{name or op_type}' ({t.name}) is from a "
                     "different graph: all inputs of an op must be in the op's graph.")
             tensors.append(t)
+        context = self._cond_context
+        if context is not None:
+            info = _OPS.get(op_type)
+            refs = info.ref_inputs if info is not None else ()
+            tensors, control_inputs = context.enter_op(tensors, list(control_inputs), refs)
         info = _OPS.get(op_type)
         if info is None:
             if type(op).compute is None:
@@ -600,6 +623,8 @@ class Graph:
         self._ops.append(op)
         self._nodes_by_name[op._name] = op
         self._version += 1
+        if context is not None:
+            context.ops.add(op)
 
     def _mark_name_used(self, name: str) -> None:
         key = name.lower()

@@ -188,7 +188,8 @@ class Variable:
         graph = get_default_graph()
         if isinstance(initial_value, Tensor):
             graph = initial_value.graph
-        with graph.as_default(), graph.name_scope(name or "Variable") as scope:
+        with graph.as_default(), graph.outside_cond(), \
+                graph.name_scope(name or "Variable") as scope:
             var_name = scope[:-1]
             if callable(initial_value):
                 initial_value = initial_value()
