@@ -1,5 +1,5 @@
-"""TF1's `tf.layers`: `dense`, `conv2d`, `max_pooling2d`, `average_pooling2d`, `flatten`,
-`dropout` and their layer classes.
+"""TF1's `tf.layers`: `dense`, `conv2d`, `max_pooling2d`, `average_pooling2d`,
+`batch_normalization`, `flatten`, `dropout` and their layer classes.
 
 A layer opens a variable scope (named after its `name`, else a unique "dense", "dense_1", ...)
 and makes its variables with `get_variable` there, so `dense(x, 4, name="out")` creates
@@ -415,3 +415,121 @@ def average_pooling2d(inputs, pool_size, strides, padding="valid",
                       data_format="channels_last", name=None):
     return AveragePooling2D(pool_size, strides, padding=padding, data_format=data_format,
                             name=name).apply(inputs)
+
+
+class BatchNormalization(Layer):
+    """Normalizes with the batch's statistics while training (and moves the moving averages,
+    by ops in the UPDATE_OPS collection, as TF1), with the moving averages otherwise.
+
+    Variables "<name>/gamma", "beta" (trainable), "moving_mean" and "moving_variance" (not).
+    The moving averages follow TF's update: moving -= (moving - batch) * (1 - momentum). As in
+    TF, the batch variance is Bessel-corrected for 4-D inputs normalized over their channel
+    axis (where TF uses its fused kernel) and taken as is otherwise. `training` is a Python
+    bool or a bool tensor (then a cond decides at run time).
+    """
+
+    _default_name = "batch_normalization"
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer=None, gamma_initializer=None,
+                 moving_mean_initializer=None, moving_variance_initializer=None,
+                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, trainable=True, name=None, **kwargs):
+        kwargs.pop("fused", None)
+        kwargs.pop("renorm", None)
+        super().__init__(trainable=trainable, name=name, **kwargs)
+        self.axis = axis
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.center, self.scale = center, scale
+        self.initializers = {
+            "beta": beta_initializer or init_ops.zeros_initializer(),
+            "gamma": gamma_initializer or init_ops.ones_initializer(),
+            "moving_mean": moving_mean_initializer or init_ops.zeros_initializer(),
+            "moving_variance": moving_variance_initializer or init_ops.ones_initializer()}
+        self.regularizers = {"beta": beta_regularizer, "gamma": gamma_regularizer}
+        self.constraints = {"beta": beta_constraint, "gamma": gamma_constraint}
+
+    def build(self, input_shape) -> None:
+        ndims = input_shape.ndims
+        if ndims is None:
+            raise ValueError("Input has undefined rank.")
+        self._axis = self.axis % ndims
+        depth = dimension_value(input_shape[self._axis])
+        if depth is None:
+            raise ValueError(f"Input has undefined `axis` dimension. Input shape: {input_shape}")
+        self.gamma = self.add_weight("gamma", [depth], initializer=self.initializers["gamma"],
+                                     regularizer=self.regularizers["gamma"],
+                                     constraint=self.constraints["gamma"]) if self.scale else None
+        self.beta = self.add_weight("beta", [depth], initializer=self.initializers["beta"],
+                                    regularizer=self.regularizers["beta"],
+                                    constraint=self.constraints["beta"]) if self.center else None
+        self.moving_mean = self.add_weight(
+            "moving_mean", [depth], initializer=self.initializers["moving_mean"],
+            trainable=False)
+        self.moving_variance = self.add_weight(
+            "moving_variance", [depth], initializer=self.initializers["moving_variance"],
+            trainable=False)
+        self.built = True
+
+    def call(self, inputs, training=False):
+        from tensorslow.ops.batch_norm_ops import batch_normalization
+        from tensorslow.ops.nn_ops import moments
+
+        ndims = inputs.shape.ndims
+        axes = [a for a in range(ndims) if a != self._axis]
+        shape = [1] * ndims
+        shape[self._axis] = -1
+
+        def per_channel(v):
+            return array_ops.reshape(v, shape) if v is not None else None
+
+        def normalize(mean, variance):
+            return batch_normalization(inputs, per_channel(mean), per_channel(variance),
+                                       per_channel(self.beta), per_channel(self.gamma),
+                                       self.epsilon)
+
+        def with_batch_statistics():
+            mean, variance = moments(inputs, axes)
+            moving_variance = variance
+            if ndims == 4 and self._axis in (1, 3):  # TF's fused kernel: Bessel-corrected
+                n = math_ops.cast(array_ops.size(inputs), variance.dtype) / math_ops.cast(
+                    array_ops.shape(inputs)[self._axis], variance.dtype)
+                moving_variance = variance * n / math_ops.maximum(n - 1, 1)
+            decay = 1.0 - self.momentum
+            for moving, batch in ((self.moving_mean, mean),
+                                  (self.moving_variance, moving_variance)):
+                add_to_collection(GraphKeys.UPDATE_OPS, moving.assign_sub(
+                    (moving - batch) * decay, read_value=False))
+            return normalize(mean, variance)
+
+        def with_moving_averages():
+            return normalize(self.moving_mean.value(), self.moving_variance.value())
+
+        if isinstance(training, (bool, np.bool_)):
+            return with_batch_statistics() if training else with_moving_averages()
+        from tensorslow.ops.control_flow_ops import cond
+
+        return cond(training, with_batch_statistics, with_moving_averages)
+
+
+
+def batch_normalization(inputs, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
+                        beta_initializer=None, gamma_initializer=None,
+                        moving_mean_initializer=None, moving_variance_initializer=None,
+                        beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                        gamma_constraint=None, training=False, trainable=True, name=None,
+                        reuse=None, renorm=False, fused=None, **kwargs):
+    """Batch normalization over all axes but `axis` (see BatchNormalization); run the ops in
+    ts.get_collection(ts.GraphKeys.UPDATE_OPS) with the training step to move the averages."""
+    if renorm:
+        raise NotImplementedError("batch_normalization with renorm=True is not supported")
+    layer = BatchNormalization(
+        axis=axis, momentum=momentum, epsilon=epsilon, center=center, scale=scale,
+        beta_initializer=beta_initializer, gamma_initializer=gamma_initializer,
+        moving_mean_initializer=moving_mean_initializer,
+        moving_variance_initializer=moving_variance_initializer,
+        beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
+        beta_constraint=beta_constraint, gamma_constraint=gamma_constraint,
+        trainable=trainable, name=name, _scope=name, _reuse=reuse)
+    return layer.apply(inputs, training=training)

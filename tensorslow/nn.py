@@ -2,6 +2,7 @@
 convolution and pooling, ...)."""
 
 from tensorslow.ops.array_ops import gather as _gather
+from tensorslow.ops.batch_norm_ops import batch_normalization, fused_batch_norm
 from tensorslow.ops.conv_ops import avg_pool, conv2d, conv2d_transpose, max_pool
 from tensorslow.ops.math_ops import sigmoid, tanh
 from tensorslow.ops.nn_ops import (
@@ -32,12 +33,14 @@ max_pool2d = max_pool
 __all__ = [
     "avg_pool",
     "avg_pool2d",
+    "batch_normalization",
     "bias_add",
     "conv2d",
     "conv2d_transpose",
     "dropout",
     "elu",
     "embedding_lookup",
+    "fused_batch_norm",
     "l2_loss",
     "l2_normalize",
     "leaky_relu",
