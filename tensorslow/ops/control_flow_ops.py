@@ -154,8 +154,9 @@ class CondContext:
         self.ops: set[Operation] = set()
         self.captured: dict[Tensor, Tensor] = {}
         with self._outside():
-            self.pivot = array_ops_identity(switch(pred, pred)[branch],
-                                            name="switch_t" if branch else "switch_f")
+            self.pivot = _identity(switch(pred, pred)[branch],
+                                   name="switch_t" if branch else "switch_f")
+        self.ops.add(self.pivot._op)  # read directly inside the branch, never switched again
 
     @contextlib.contextmanager
     def _outside(self):
@@ -195,7 +196,7 @@ class CondContext:
         self.graph._cond_context = self._saved
 
 
-def array_ops_identity(x, name=None) -> Tensor:
+def _identity(x, name=None) -> Tensor:
     from tensorslow.ops import array_ops
 
     return array_ops.identity(x, name=name)
@@ -231,7 +232,7 @@ def _branch_outputs(context: CondContext, fn, which: str):
         for value in _flatten(result):
             if isinstance(value, Operation):
                 with context.graph.control_dependencies([value]):
-                    value = array_ops_identity(context.pivot)
+                    value = _identity(context.pivot)
             else:
                 value = context.capture(convert_to_tensor(value))
             flat.append(value)
@@ -265,7 +266,7 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
                 raise ValueError(f"Outputs of true_fn and false_fn must have the same type: "
                                  f"{t._dtype.name}, {f._dtype.name}")
             value, _ = merge([f, t])
-            value._op._cond_pred = pred
+            value._op._cond_pred = pred  # what the Merge's gradient switches on
             merged.append(value)
     result = _pack(true_result, merged)
     if not strict and isinstance(result, (list, builtins.tuple)) and len(result) == 1:

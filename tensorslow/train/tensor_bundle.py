@@ -297,8 +297,14 @@ def _proto():
 
 
 def _string_elements(value: np.ndarray) -> list[bytes]:
-    return [item.encode() if isinstance(item, str) else bytes(item)
-            for item in value.reshape(-1)]
+    out = []
+    for item in np.asarray(value, dtype=object).reshape(-1):
+        if isinstance(item, str):
+            item = item.encode()
+        elif not isinstance(item, (bytes, bytearray, memoryview)):
+            raise TypeError(f"a string tensor holds bytes or str, not {type(item).__name__}")
+        out.append(bytes(item))
+    return out
 
 
 def encode_tensor(value: np.ndarray, dtype: dtypes.DType) -> tuple[bytes, int]:
