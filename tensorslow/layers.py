@@ -98,17 +98,14 @@ class Layer:
     apply = __call__
 
 
-class Dense(Layer):
-    """outputs = activation(inputs @ kernel + bias)."""
+class _KernelLayer(Layer):
+    """A layer with a kernel, an optional bias and activation: Dense and Conv2D."""
 
-    _default_name = "dense"
-
-    def __init__(self, units, activation=None, use_bias=True, kernel_initializer=None,
+    def __init__(self, activation=None, use_bias=True, kernel_initializer=None,
                  bias_initializer=_ZEROS, kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
                  trainable=True, name=None, **kwargs):
         super().__init__(trainable=trainable, name=name, **kwargs)
-        self.units = int(units)
         self.activation = activation
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
@@ -120,6 +117,44 @@ class Dense(Layer):
         self.bias_constraint = bias_constraint
         self.kernel = None
         self.bias = None
+
+    def _add_kernel_and_bias(self, kernel_shape: list, units: int) -> None:
+        self.kernel = self.add_weight("kernel", kernel_shape,
+                                      initializer=self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", [units], initializer=self.bias_initializer,
+                                        regularizer=self.bias_regularizer,
+                                        constraint=self.bias_constraint)
+        self.built = True
+
+    def _finish(self, outputs, data_format: str = "NHWC"):
+        """The bias, the activation and the activity loss, after the kernel's product."""
+        if self.use_bias:
+            from tensorslow.ops.nn_ops import bias_add
+
+            outputs = bias_add(outputs, self.bias, data_format=data_format)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        if self.activity_regularizer is not None:
+            _add_activity_loss(self.activity_regularizer, outputs)
+        return outputs
+
+
+class Dense(_KernelLayer):
+    """outputs = activation(inputs @ kernel + bias)."""
+
+    _default_name = "dense"
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer=None,
+                 bias_initializer=_ZEROS, kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 trainable=True, name=None, **kwargs):
+        super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
+                         kernel_regularizer, bias_regularizer, activity_regularizer,
+                         kernel_constraint, bias_constraint, trainable, name, **kwargs)
+        self.units = int(units)
 
     def build(self, input_shape) -> None:
         if not (self.dtype.is_floating or self.dtype.is_complex):
@@ -133,15 +168,7 @@ class Dense(Layer):
         if last is None:
             raise ValueError("The last dimension of the inputs to `Dense` should be defined. "
                              "Found `None`.")
-        self.kernel = self.add_weight("kernel", [last, self.units],
-                                      initializer=self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        if self.use_bias:
-            self.bias = self.add_weight("bias", [self.units], initializer=self.bias_initializer,
-                                        regularizer=self.bias_regularizer,
-                                        constraint=self.bias_constraint)
-        self.built = True
+        self._add_kernel_and_bias([last, self.units], self.units)
 
     def call(self, inputs):
         rank = inputs.shape.ndims
@@ -149,15 +176,7 @@ class Dense(Layer):
             outputs = _matmul_last_axis(inputs, self.kernel, self.units)
         else:
             outputs = math_ops.matmul(inputs, self.kernel)
-        if self.use_bias:
-            from tensorslow.ops.nn_ops import bias_add
-
-            outputs = bias_add(outputs, self.bias)
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        if self.activity_regularizer is not None:
-            _add_activity_loss(self.activity_regularizer, outputs)
-        return outputs
+        return self._finish(outputs)
 
 
 def _matmul_last_axis(inputs, kernel, units):
@@ -289,7 +308,7 @@ def _layer_padding(padding: str) -> str:
     return str(padding).upper()
 
 
-class Conv2D(Layer):
+class Conv2D(_KernelLayer):
     """outputs = activation(conv2d(inputs, kernel) + bias), kernel [kh, kw, in, filters]."""
 
     _default_name = "conv2d"
@@ -300,24 +319,15 @@ class Conv2D(Layer):
                  kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  kernel_constraint=None, bias_constraint=None, trainable=True, name=None,
                  **kwargs):
-        super().__init__(trainable=trainable, name=name, **kwargs)
+        super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
+                         kernel_regularizer, bias_regularizer, activity_regularizer,
+                         kernel_constraint, bias_constraint, trainable, name, **kwargs)
         self.filters = int(filters)
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.strides = _pair(strides, "strides")
         self.padding = _layer_padding(padding)
         self.data_format = _layer_format(data_format)
         self.dilation_rate = _pair(dilation_rate, "dilation_rate")
-        self.activation = activation
-        self.use_bias = use_bias
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        self.kernel_regularizer = kernel_regularizer
-        self.bias_regularizer = bias_regularizer
-        self.activity_regularizer = activity_regularizer
-        self.kernel_constraint = kernel_constraint
-        self.bias_constraint = bias_constraint
-        self.kernel = None
-        self.bias = None
 
     def build(self, input_shape) -> None:
         if input_shape.ndims is not None and input_shape.ndims != 4:
@@ -329,30 +339,14 @@ class Conv2D(Layer):
         if channels is None:
             raise ValueError("The channel dimension of the inputs should be defined. Found "
                              "`None`.")
-        self.kernel = self.add_weight("kernel", [*self.kernel_size, channels, self.filters],
-                                      initializer=self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
-        if self.use_bias:
-            self.bias = self.add_weight("bias", [self.filters],
-                                        initializer=self.bias_initializer,
-                                        regularizer=self.bias_regularizer,
-                                        constraint=self.bias_constraint)
-        self.built = True
+        self._add_kernel_and_bias([*self.kernel_size, channels, self.filters], self.filters)
 
     def call(self, inputs):
         from tensorslow.ops.conv_ops import conv2d
-        from tensorslow.ops.nn_ops import bias_add
 
         outputs = conv2d(inputs, self.kernel, strides=self.strides, padding=self.padding,
                          data_format=self.data_format, dilations=self.dilation_rate)
-        if self.use_bias:
-            outputs = bias_add(outputs, self.bias, data_format=self.data_format)
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        if self.activity_regularizer is not None:
-            _add_activity_loss(self.activity_regularizer, outputs)
-        return outputs
+        return self._finish(outputs, self.data_format)
 
 
 def conv2d(inputs, filters, kernel_size, strides=(1, 1), padding="valid",

@@ -3,15 +3,10 @@ gradient) in training and inference, and layers.batch_normalization with its mov
 and a training tensor; against numpy and finite differences, and, when TensorFlow is
 available, against TensorFlow's layer and a frozen graph it wrote."""
 
-import importlib.util
-import os
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
 from op_check import check_op
+from tf_live import requires_tensorflow, run_tf
 
 import tensorslow as ts
 
@@ -124,21 +119,13 @@ def test_layer_trains_with_its_gradients():
         assert sess.run(loss, {x: xv}) < 0.3 * first
 
 
-def _tf_python():
-    if importlib.util.find_spec("tensorflow") is not None:
-        return sys.executable
-    return os.environ.get("TENSORSLOW_TF_PYTHON")
-
-
-@pytest.mark.skipif(_tf_python() is None, reason="TensorFlow is not installed (it is "
-                    "optional); set TENSORSLOW_TF_PYTHON to a Python with TensorFlow to "
-                    "compare with it")
+@requires_tensorflow
 def test_agrees_with_tensorflow(tmp_path):
     rng = np.random.RandomState(5)
     xv = (rng.randn(6, 5, 5, 3) * 2 + 1).astype(np.float32)  # TF's fused kernel: float32
     dy = rng.randn(6, 5, 5, 3).astype(np.float32)
     np.savez(tmp_path / "in.npz", x=xv, dy=dy)
-    script = textwrap.dedent("""
+    script = """
         import sys, numpy as np, tensorflow.compat.v1 as tf
         tf.disable_eager_execution()
         data = np.load(sys.argv[1] + "/in.npz")
@@ -169,11 +156,8 @@ def test_agrees_with_tensorflow(tmp_path):
             out["y_name"] = np.array(inference.name)
         open(sys.argv[1] + "/frozen.pb", "wb").write(frozen.SerializeToString())
         np.savez(sys.argv[1] + "/tf.npz", **out)
-    """)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    result = subprocess.run([_tf_python(), "-c", script, str(tmp_path)], capture_output=True,
-                            text=True, timeout=300, env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
+    """
+    run_tf(script, str(tmp_path))
     theirs = np.load(tmp_path / "tf.npz")
     g = ts.Graph()
     with g.as_default():

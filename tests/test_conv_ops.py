@@ -3,15 +3,10 @@ ts.layers.conv2d and the pooling layers): forward against direct loops written h
 against finite differences, TF's output sizes and padding, errors, and, when TensorFlow is
 available, agreement with it to float64 round-off."""
 
-import importlib.util
-import os
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
 from op_check import check_op
+from tf_live import requires_tensorflow, run_tf
 
 import tensorslow as ts
 
@@ -230,22 +225,14 @@ def test_layers_build_a_small_cnn_that_trains():
 
 
 # -- TensorFlow, when available -----------------------------------------------------------------
-def _tf_python():
-    if importlib.util.find_spec("tensorflow") is not None:
-        return sys.executable
-    return os.environ.get("TENSORSLOW_TF_PYTHON")
-
-
-@pytest.mark.skipif(_tf_python() is None, reason="TensorFlow is not installed (it is "
-                    "optional); set TENSORSLOW_TF_PYTHON to a Python with TensorFlow to "
-                    "compare with it")
+@requires_tensorflow
 def test_agrees_with_tensorflow(tmp_path):
     rng = np.random.RandomState(5)
     cases = [(rng.randn(*shape), rng.randn(*fshape), strides, padding, dilations)
              for shape, fshape, strides, padding, dilations in CONV_CASES[:5]]
     np.savez(tmp_path / "in.npz", **{f"{k}{i}": v for i, c in enumerate(cases)
                                      for k, v in zip("xf", c[:2], strict=True)})
-    script = textwrap.dedent("""
+    script = """
         import json, sys, numpy as np, tensorflow as tf
         data, cases = np.load(sys.argv[1] + "/in.npz"), json.loads(sys.argv[2])
         out = {}
@@ -261,13 +248,9 @@ def test_agrees_with_tensorflow(tmp_path):
             if dilations == [1, 1]:  # TF's CPU kernels have no dilated backprop
                 out.update(zip([f"gx{i}", f"gf{i}"], tape.gradient(loss, [x, f])))
         np.savez(sys.argv[1] + "/tf.npz", **{k: v.numpy() for k, v in out.items()})
-    """)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    result = subprocess.run(
-        [_tf_python(), "-c", script, str(tmp_path),
-         str([[list(c[2]), c[3], list(c[4])] for c in cases]).replace("'", '"')],
-        capture_output=True, text=True, timeout=300, env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
+    """
+    run_tf(script, str(tmp_path),
+           str([[list(c[2]), c[3], list(c[4])] for c in cases]).replace("'", '"'))
     theirs = np.load(tmp_path / "tf.npz")
     for i, (x0, f0, strides, padding, dilations) in enumerate(cases):
         g = ts.Graph()

@@ -1,14 +1,9 @@
 """ParseExample / ParseExampleV2 and ts.io.parse_example: dense and sparse features, defaults,
 errors, GraphDef round trips, and (when TensorFlow is available) TF's own graph run here."""
 
-import importlib.util
-import os
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
+from tf_live import requires_tensorflow, run_tf
 
 import tensorslow as ts
 from tensorslow import proto
@@ -316,14 +311,6 @@ def test_ragged_keys_are_unsupported_with_a_clear_error():
 # --------------------------------------------------------------------------------------------
 
 
-def _tf_python():
-    if importlib.util.find_spec("tensorflow") is not None:
-        return sys.executable
-    return os.environ.get("TENSORSLOW_TF_PYTHON")
-
-
-TF_PYTHON = _tf_python()
-
 _TF_SCRIPT = """
     import sys, numpy as np, tensorflow.compat.v1 as tf
     tf.disable_eager_execution()
@@ -357,16 +344,12 @@ _TF_SCRIPT = """
 """
 
 
-@pytest.mark.skipif(TF_PYTHON is None, reason="TensorFlow is not installed (it is optional); "
-                    "set TENSORSLOW_TF_PYTHON to a Python with TensorFlow to run this live test")
+@requires_tensorflow
 def test_tensorflow_parse_example_graph_runs_here(tmp_path):
     examples = batch(make_example(f=[1.5, 2.5], i=[7], s=[b"a", b"bc"]), make_example(i=[-3]),
                      make_example(f=[0.0, -1.0], i=[11], s=[b"zz"]))
     (tmp_path / "examples.txt").write_text("\n".join(e.hex() for e in examples))
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    done = subprocess.run([TF_PYTHON, "-c", textwrap.dedent(_TF_SCRIPT), str(tmp_path)],
-                          capture_output=True, text=True, timeout=300, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_tf(_TF_SCRIPT, str(tmp_path))
     op_types, *fetch_names = (tmp_path / "ops.txt").read_text().splitlines()
     assert {"ParseExampleV2", "ParseExample"} <= set(op_types.split())
     with np.load(tmp_path / "tf_out.npz", allow_pickle=False) as data:

@@ -1,14 +1,9 @@
 """Resource variables (VarHandleOp, ReadVariableOp, AssignVariableOp, ...): TensorFlow's graphs
 that use them import and run (tensorslow/ops/resource_variable_ops.py)."""
 
-import importlib.util
-import os
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
+from tf_live import requires_tensorflow, run_tf
 
 import tensorslow as ts
 from tensorslow.framework.ops import make_op
@@ -74,19 +69,9 @@ def test_gradients_flow_through_reads():
             np.testing.assert_allclose(sess.run(grad), [2.0, -6.0])
 
 
-def _tf_python():
-    if importlib.util.find_spec("tensorflow") is not None:
-        return sys.executable
-    return os.environ.get("TENSORSLOW_TF_PYTHON")
-
-
-TF_PYTHON = _tf_python()
-
-
-@pytest.mark.skipif(TF_PYTHON is None, reason="TensorFlow is not installed (it is optional); "
-                    "set TENSORSLOW_TF_PYTHON to a Python with TensorFlow to run this live test")
+@requires_tensorflow
 def test_a_tensorflow_graph_with_resource_variables_imports_and_trains(tmp_path):
-    script = textwrap.dedent("""
+    script = """
         import sys, numpy as np, tensorflow.compat.v1 as tf
         tf.disable_eager_execution()  # variables stay resource variables (TF2's default)
         rng = np.random.RandomState(0)
@@ -108,11 +93,8 @@ def test_a_tensorflow_graph_with_resource_variables_imports_and_trains(tmp_path)
         np.savez(sys.argv[1] + "/out.npz", xs=xs, before=before, after=after,
                  init=np.array(init.name.encode()), step=np.array(step.name.encode()),
                  ops=np.array([o.encode() for o in ops]))
-    """)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    out = subprocess.run([TF_PYTHON, "-c", script, str(tmp_path)], capture_output=True,
-                         text=True, timeout=300, env=env)
-    assert out.returncode == 0, out.stderr[-3000:]
+    """
+    run_tf(script, str(tmp_path))
     data = np.load(tmp_path / "out.npz", allow_pickle=False)
     assert b"VarHandleOp" in data["ops"].tolist() and b"ReadVariableOp" in data["ops"].tolist()
     graph_def = ts.GraphDef.FromString((tmp_path / "g.pb").read_bytes())

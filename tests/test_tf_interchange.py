@@ -5,37 +5,16 @@ TENSORSLOW_TF_PYTHON names a Python that has it; TensorFlow then runs in a subpr
 files this library wrote (and writing files this library reads).
 """
 
-import importlib.util
 import os
 import subprocess
-import sys
-import textwrap
 
 import numpy as np
-import pytest
+from tf_live import TF_PYTHON, requires_tensorflow
+from tf_live import run_tf as _run_tf
 
 import tensorslow as ts
 
-
-def _tf_python():
-    if importlib.util.find_spec("tensorflow") is not None:
-        return sys.executable
-    return os.environ.get("TENSORSLOW_TF_PYTHON")
-
-
-TF_PYTHON = _tf_python()
-pytestmark = pytest.mark.skipif(
-    TF_PYTHON is None,
-    reason="TensorFlow is not installed (it is optional); set TENSORSLOW_TF_PYTHON to a Python "
-           "with TensorFlow to run the live interchange tests")
-
-
-def _run_tf(script: str, *args: str) -> str:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    out = subprocess.run([TF_PYTHON, "-c", textwrap.dedent(script), *args], capture_output=True,
-                         text=True, timeout=300, env=env)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return out.stdout
+pytestmark = requires_tensorflow
 
 
 def test_tensorflow_runs_our_frozen_graph(tmp_path):

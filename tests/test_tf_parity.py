@@ -13,8 +13,7 @@ import sys
 import textwrap
 
 import numpy as np
-import pytest
-from test_tf_interchange import TF_PYTHON
+from tf_live import TF_PYTHON, requires_tensorflow
 
 PROGRAM = textwrap.dedent("""
     import json, sys
@@ -67,8 +66,7 @@ PROGRAM = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(TF_PYTHON is None, reason="TensorFlow is not installed (it is optional); "
-                    "set TENSORSLOW_TF_PYTHON to a Python with TensorFlow to compare with it")
+@requires_tensorflow
 def test_training_matches_tensorflow(tmp_path):
     script = tmp_path / "program.py"
     script.write_text(PROGRAM)
