@@ -126,7 +126,15 @@ from tensorslow.ops.array_ops import (
     zeros,
     zeros_like,
 )
-from tensorslow.ops.control_flow_ops import cond, group, no_op, tuple, with_dependencies
+from tensorslow.ops.control_flow_ops import (
+    Assert,
+    case,
+    cond,
+    group,
+    no_op,
+    tuple,
+    with_dependencies,
+)
 from tensorslow.ops.variables import (
     Variable,
     all_variables,

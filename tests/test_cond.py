@@ -148,3 +148,34 @@ def test_dropout_layer_takes_a_training_tensor(graph):
     assert sess.run(y).tolist() == np.ones((100, 100)).tolist()
     dropped = sess.run(y, {training: True})
     assert 0.4 < (dropped == 0).mean() < 0.6 and set(np.unique(dropped)) <= {0.0, 2.0}
+
+
+def test_case_takes_the_first_true_predicate(graph):
+    x = ts.placeholder(ts.int32, [])
+    out = ts.case([(ts.less(x, 0), lambda: ts.constant(-1)),
+                   (ts.equal(x, 0), lambda: ts.constant(0))], default=lambda: ts.constant(1))
+    no_default = ts.case([(ts.less(x, 0), lambda: ts.constant(-1)),
+                          (ts.less(x, 10), lambda: ts.constant(5))])
+    exclusive = ts.case({ts.less(x, 5): lambda: ts.constant(1),
+                         ts.less(x, 3): lambda: ts.constant(2)},
+                        default=lambda: ts.constant(3), exclusive=True)
+    sess = ts.Session()
+    assert [sess.run(out, {x: v}) for v in (-4, 0, 9)] == [-1, 0, 1]
+    assert [sess.run(no_default, {x: v}) for v in (-4, 50)] == [-1, 5]  # the last fn is default
+    assert sess.run(exclusive, {x: 4}) == 1 and sess.run(exclusive, {x: 7}) == 3
+    with pytest.raises(ts.errors.InvalidArgumentError, match="More than one condition"):
+        sess.run(exclusive, {x: 1})
+    with pytest.raises(TypeError, match="pairs"):
+        ts.case([ts.less(x, 0)], default=lambda: ts.constant(1))
+
+
+def test_assert_fails_the_run_with_its_data(graph):
+    x = ts.placeholder(ts.float32, [None])
+    check = ts.Assert(ts.reduce_all(x > 0), ["x must be positive:", x], summarize=2)
+    with ts.control_dependencies([check]):
+        y = ts.sqrt(x)
+    sess = ts.Session()
+    assert sess.run(y, {x: [4.0]}).tolist() == [2.0]
+    with pytest.raises(ts.errors.InvalidArgumentError,
+                       match=r"assertion failed: \[x must be positive:\] \[\[-1.0 2.0\.\.\.\]\]"):
+        sess.run(y, {x: [-1.0, 2.0, 3.0]})

@@ -288,3 +288,82 @@ def _merge_gradient(op, grad, _):
         raise LookupError(f"The gradient of '{op.name}' (Merge) needs the cond that built it; "
                           "Merge ops of imported graphs have no gradient here")
     return switch(grad, pred)
+
+
+def _format_data(values, summarize: int) -> str:
+    parts = []
+    for value in values:
+        value = np.asarray(value)
+        if value.dtype == object:
+            value = np.vectorize(lambda v: v.decode(errors="replace")
+                                 if isinstance(v, bytes) else v, otypes=[object])(value)
+        flat = value.reshape(-1)
+        text = " ".join(str(v) for v in flat[:summarize])
+        if value.ndim == 0:
+            parts.append(text)
+        else:
+            parts.append(f"[{text}{'...' if flat.size > summarize else ''}]")
+    return "[" + "] [".join(parts) + "]" if parts else ""
+
+
+def _assert_kernel(op, ctx):
+    from tensorslow.framework import errors
+
+    summarize = int(op._attrs["summarize"])
+
+    def check(condition, *data):
+        if not np.all(condition):
+            raise errors.InvalidArgumentError(
+                None, op, f"assertion failed: {_format_data(data, summarize)}")
+    return check
+
+
+register_op("Assert", infer=lambda op: [], kernel=_assert_kernel, stateful=True,
+            attrs={"T": ("list(type)", []), "summarize": ("int", 3)})
+NotDifferentiable("Assert")
+
+
+def Assert(condition, data, summarize=None, name=None) -> Operation:  # noqa: N802 - TF's name
+    """An op that fails the run with InvalidArgumentError (showing `data`, `summarize`
+    elements of each) when `condition` is False."""
+    condition = convert_to_tensor(condition, dtype=dtypes.bool)
+    data = [convert_to_tensor(d) for d in data]
+    return make_op("Assert", [condition, *data],
+                   {"T": [d._dtype for d in data], "summarize": 3 if summarize is None
+                    else int(summarize)}, name=name or "Assert")
+
+
+def case(pred_fn_pairs, default=None, exclusive=False, strict=False, name="case"):
+    """The result of the first fn whose pred is True (in order), else of `default` (the last
+    pair's fn when there is no default). With `exclusive`, a run where more than one pred is
+    True fails (InvalidArgumentError)."""
+    pairs = list(pred_fn_pairs.items() if isinstance(pred_fn_pairs, dict) else pred_fn_pairs)
+    for pair in pairs:
+        if not (isinstance(pair, builtins.tuple) and len(pair) == 2 and callable(pair[1])):
+            raise TypeError(f"case takes (predicate, callable) pairs, got {pair!r}")
+    if not pairs and default is None:
+        raise ValueError("case needs pred_fn_pairs or a default")
+    if default is None:
+        *pairs, (_, default) = pairs
+    if not callable(default):
+        raise TypeError("default must be a callable")
+    preds = [convert_to_tensor(p, dtype=dtypes.bool) for p, _ in pairs]
+    graph = _graph_of(preds) if preds else None
+
+    def chain(index: int):
+        if index == len(pairs):
+            return default()
+        return cond(preds[index], pairs[index][1], lambda: chain(index + 1), strict=strict)
+
+    if graph is None:
+        return default()
+    with graph.as_default(), graph.name_scope(name):
+        if exclusive and len(preds) > 1:
+            from tensorslow.ops import array_ops, math_ops
+
+            count = math_ops.reduce_sum(math_ops.cast(array_ops.stack(preds), dtypes.int32))
+            check = Assert(count <= 1, ["More than one condition evaluated as True but "
+                                        "exclusive=True. Conditions:", array_ops.stack(preds)])
+            with control_dependencies([check]):
+                return chain(0)
+        return chain(0)
