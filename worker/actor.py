@@ -89,6 +89,9 @@ class TaskRunner:
         plan = compile_plan(graph, self._ctx, fetches, feeds)
         # The driver checked the feeds; Recvs take what the sending kernel produced, untouched.
         plan.feed_slots = [(slot, _as_is) for slot, _ in plan.feed_slots]
+        # A stage's outputs go on to other stages: a dead one (a cond's branch not taken)
+        # travels as DEAD; the driver checks the step's fetches.
+        plan.fetch_ops = None
         self._stages[handle] = _RegisteredStage(
             plan, [tuple(s) for s in spec["spec"]], [len(p) for p in spec["packets"]],
             [key for _, key in spec["carry_in"]], [key for _, key in spec["carry_out"]],

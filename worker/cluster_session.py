@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tensorslow.client.executor import feed_converter
+from tensorslow.client.executor import DEAD, dead_fetch_error, feed_converter
 from tensorslow.client.session import Session, _initializer_of
 from tensorslow.framework import errors
 from worker import placer
@@ -603,12 +603,21 @@ class ClusterPlan:
                 for actor in {call.actor for call in self._calls}:
                     actor.discard_step.remote(step)
             raise
-        fetched = [None if p is None else feeds[p[1]] if p[0] == "feed"
-                   else results[p[0]][p[1]] for p in self._fetch_positions]
+        fetched = self.fetched(feeds, results)
         if not traced:
             return fetched, None
         return fetched, (self._trace_records(traces, results[len(self._wait_slots):]),
                          list(self.partition.task_graphs.values()))
+
+    def fetched(self, feeds: list, results: list) -> list:
+        """The step's fetches, from the feeds and the packets that came back. A fetch in a
+        cond branch that did not run is an error, as in-process."""
+        fetched = [None if p is None else feeds[p[1]] if p[0] == "feed"
+                   else results[p[0]][p[1]] for p in self._fetch_positions]
+        for i, value in enumerate(fetched):
+            if value is DEAD:
+                raise dead_fetch_error(i, self.partition.fetch_ops[i])
+        return fetched
 
     @staticmethod
     def _trace_records(traces, trace_values) -> dict:

@@ -96,8 +96,7 @@ class CompiledStep:
             raise error from None
         results = [None if packet is None else outputs[out][packet]
                    for out, packet in self._wait]
-        return [None if p is None else feeds[p[1]] if p[0] == "feed" else results[p[0]][p[1]]
-                for p in plan._fetch_positions]
+        return plan.fetched(feeds, results)
 
     def teardown(self) -> None:
         try:

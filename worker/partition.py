@@ -49,7 +49,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-from tensorslow.client.executor import prune, ref_variable_op
+from tensorslow.client.executor import conditional_ops, prune, ref_variable_op
 from tensorslow.framework import errors
 from tensorslow.framework.graph_io import attr_to_proto, node_def_of
 from tensorslow.framework.ops import (
@@ -87,7 +87,7 @@ def _send_kernel(op, ctx):
 register_op("_Recv", infer=_recv_infer, kernel=_recv_kernel,
             attrs={"dtype": ("type", None), "shape": ("shape", None),
                    "tensor_name": ("string", ""), "send_device": ("string", ""),
-                   "recv_device": ("string", "")})
+                   "recv_device": ("string", ""), "may_be_dead": ("bool", False)})
 register_op("_Send", infer=lambda op: [(op._inputs[0]._dtype, op._inputs[0]._shape)],
             kernel=_send_kernel,
             attrs={"T": ("type", None), "tensor_name": ("string", ""),
@@ -169,6 +169,7 @@ class Partition:
                                              # processes (static shapes; inf when unknown)
     task_graphs: dict[Task, object]          # one GraphDef per task (for run_metadata)
     variable_reads: dict[Task, list[str]]    # variables the step reads, by owning task
+    fetch_ops: list = field(default_factory=list)  # the op behind each fetch (errors)
 
     @property
     def tasks(self) -> list[Task]:
@@ -220,6 +221,8 @@ class _StepAnalysis:
                     self.data_consumers[t._op].append((op, t))
             for c in op._control_inputs:
                 self.control_consumers[c].append(op)
+        # Ops after a cond's Switch: their values may be dead, and a _Recv of one says so.
+        self.conditional = conditional_ops(order)
         self.fetched_tensors = {e for e in fetch_elements
                                 if isinstance(e, Tensor) and e not in fed}
         self.fetched_ops = {e._op if isinstance(e, Tensor) else e for e in fetch_elements
@@ -317,7 +320,8 @@ class _StepAnalysis:
         moving += [t for t in feed_tensors if any(t in b.recvs for b in builders.values())]
         largest = max((_static_bytes(t) for t in moving), default=0.0)
         return Partition(stages, slots.count, feed_tensors, fetch_sources, driver_slots,
-                         largest, self._task_graphs(), self._variable_reads())
+                         largest, self._task_graphs(), self._variable_reads(),
+                         [e._op if isinstance(e, Tensor) else e for e in fetch_elements])
 
     def _variable_reads(self) -> dict[Task, list[str]]:
         """Variables the step reads, by owning task: those the session initializes first when
@@ -474,7 +478,8 @@ class _StageBuilder:
             name = f"{'_carry' if kind == 'carry' else '_recv'}/{t._op.name}/{t._value_index}"
             recv_name[t] = name
             source_task = None if kind == "feed" else step.task[t._op]
-            head.append(_recv_node(name, t, source_task, self.task))
+            head.append(_recv_node(name, t, source_task, self.task,
+                                   may_be_dead=t._op in step.conditional))
             if stage is None:
                 continue
             if kind == "carry":
@@ -486,7 +491,8 @@ class _StageBuilder:
         for c, source in self.control_recvs.items():
             recv, wait = f"_ctrl_recv/{c.name}", f"_ctrl_wait/{c.name}"
             control_wait[c] = wait
-            head.append(_recv_node(recv, None, step.task[c], self.task, control_of=c))
+            head.append(_recv_node(recv, None, step.task[c], self.task, control_of=c,
+                                   may_be_dead=c in step.conditional))
             head.append(_make_node(wait, "Identity", [recv], device, {},
                                    dtype_attr=("T", _bool())))
             if stage is not None:
@@ -638,13 +644,15 @@ def _make_node(name: str, op_type: str, inputs: list[str], device: str, attrs: d
 
 
 def _recv_node(name: str, t: Tensor | None, source_task: Task | None, task: Task,
-               control_of: Operation | None = None):
+               control_of: Operation | None = None, may_be_dead: bool = False):
     if t is None:
         dtype, shape, tensor_name = _bool(), TensorShape([]), f"_ctrl/{control_of.name}:0"
     else:
         dtype, shape, tensor_name = t._dtype, t._shape, t.name
     attrs = {"shape": shape, "tensor_name": tensor_name, "recv_device": task.device,
              "send_device": source_task.device if source_task is not None else "client"}
+    if may_be_dead:
+        attrs["may_be_dead"] = True
     return _make_node(name, "_Recv", [], task.device, attrs, dtype_attr=("dtype", dtype))
 
 

@@ -226,10 +226,7 @@ class Plan:
     def _check_live(self, out: list) -> None:
         for i, value in enumerate(out):
             if value is DEAD:
-                op = self.fetch_ops[i]
-                raise errors.InvalidArgumentError(
-                    None, op, f"Retval[{i}] does not have value: '{op.name}' is in a cond "
-                    "branch that this run did not take")
+                raise dead_fetch_error(i, self.fetch_ops[i])
 
     def run_traced(self, feed_values: Sequence, clock=time.perf_counter) -> tuple[list, list]:
         """As run(), also returning [(op, start_seconds, end_seconds)] per op."""
@@ -250,6 +247,12 @@ class Plan:
         if self.fetch_ops is not None:
             self._check_live(out)
         return out, stats
+
+
+def dead_fetch_error(index: int, op: Operation) -> errors.OpError:
+    return errors.InvalidArgumentError(
+        None, op, f"Retval[{index}] does not have value: '{op.name}' is in a cond branch that "
+        "this run did not take")
 
 
 def kernel_error(op: Operation, e: BaseException) -> errors.OpError:
@@ -357,7 +360,7 @@ def compile_plan(graph: Graph, ctx: KernelContext, fetch_elements: Sequence,
         return s
 
     feed_slots = [(slot_of(t), feed_converter(t)) for t in feed_tensors]
-    conditional = conditional_ops(order)
+    conditional = conditional_ops(order, fed)
     live_slots: dict[Operation, int] = {}  # conditional op -> slot of its liveness
     constants: dict[int, object] = {}
     steps, step_ops, step_inputs, elided = [], [], [], []
@@ -431,7 +434,7 @@ def compile_plan(graph: Graph, ctx: KernelContext, fetch_elements: Sequence,
                 step_inputs, initial, elided, fetch_ops)
 
 
-def conditional_ops(order: Sequence[Operation]) -> set[Operation]:
+def conditional_ops(order: Sequence[Operation], fed=()) -> set[Operation]:
     """The ops of `order` whose inputs may be dead: Switch ops and everything after one along
     data or control edges. Only their steps check for DEAD values (a plan without a Switch
     pays nothing), and they are never folded or elided.
@@ -439,11 +442,16 @@ def conditional_ops(order: Sequence[Operation]) -> set[Operation]:
     A Switch forwards its input to the output its predicate selects and makes the other
     DEAD; an op with a dead input or a dead control input does not run and its outputs are
     DEAD; a Merge outputs its first live input (and its index), and is dead only when all its
-    inputs are. That is how a cond runs only the branch its predicate takes.
+    inputs are. That is how a cond runs only the branch its predicate takes. Across Ray tasks
+    a dead value travels as DEAD (a stage's outputs are not checked, worker/actor.py), and a
+    `_Recv` the partitioner marked `may_be_dead` starts the same checks on the receiving side.
     """
     conditional: set[Operation] = set()
+    # Fed tensors that may be dead: those of _Recvs the partitioner marked (a stage's feeds).
+    dead_feeds = {t for t in fed if t._op._type == "_Recv" and t._op._attrs.get("may_be_dead")}
     for op in order:
-        if (op._type == "Switch" or any(t._op in conditional for t in op._inputs)
+        if (op._type == "Switch"
+                or any(t._op in conditional or t in dead_feeds for t in op._inputs)
                 or any(c in conditional for c in op._control_inputs)):
             conditional.add(op)
     return conditional
