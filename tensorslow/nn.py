@@ -3,7 +3,15 @@ convolution and pooling, ...)."""
 
 from tensorslow.ops.array_ops import gather as _gather
 from tensorslow.ops.batch_norm_ops import batch_normalization, fused_batch_norm
-from tensorslow.ops.conv_ops import avg_pool, conv2d, conv2d_transpose, max_pool
+from tensorslow.ops.conv_ops import (
+    avg_pool,
+    conv1d,
+    conv2d,
+    conv2d_transpose,
+    depthwise_conv2d,
+    max_pool,
+    separable_conv2d,
+)
 from tensorslow.ops.math_ops import sigmoid, tanh
 from tensorslow.ops.nn_ops import (
     bias_add,
@@ -35,8 +43,10 @@ __all__ = [
     "avg_pool2d",
     "batch_normalization",
     "bias_add",
+    "conv1d",
     "conv2d",
     "conv2d_transpose",
+    "depthwise_conv2d",
     "dropout",
     "elu",
     "embedding_lookup",
@@ -51,6 +61,7 @@ __all__ = [
     "relu",
     "relu6",
     "selu",
+    "separable_conv2d",
     "sigmoid",
     "sigmoid_cross_entropy_with_logits",
     "softmax",

@@ -98,6 +98,43 @@ def test_conv2d_nchw_and_explicit_padding():
              atol=1e-9)
 
 
+def ref_depthwise(x, f, strides, padding, dilations=(1, 1)):
+    c, m = f.shape[2:]
+    per_channel = [ref_conv2d(x[..., [k]], f[:, :, [k], :], strides, padding, dilations)
+                   for k in range(c)]  # each (N, OH, OW, M)
+    return np.concatenate(per_channel, axis=-1)  # channel k's outputs at k*M .. k*M+M-1
+
+
+@pytest.mark.parametrize("shape,fshape,strides,padding,dilations", [
+    ((2, 5, 5, 2), (3, 3, 2, 2), (1, 1), "SAME", (1, 1)),
+    ((1, 6, 7, 3), (2, 3, 3, 1), (2, 1), "VALID", (1, 1)),
+    ((1, 7, 6, 2), (2, 2, 2, 3), (1, 1), "SAME", (2, 2)),
+])
+def test_depthwise_conv2d_forward_and_gradients(shape, fshape, strides, padding, dilations):
+    rng = np.random.RandomState(sum(shape))
+    x, f = rng.randn(*shape), rng.randn(*fshape)
+    check_op(lambda a, b: ts.nn.depthwise_conv2d(a, b, [1, *strides, 1], padding,
+                                                 dilations=list(dilations)),
+             [x, f], lambda a, b: ref_depthwise(a, b, strides, padding, dilations), atol=1e-9)
+
+
+def test_separable_and_1d_convolutions():
+    rng = np.random.RandomState(6)
+    x, depthwise, pointwise = rng.randn(2, 6, 6, 2), rng.randn(3, 3, 2, 2), rng.randn(1, 1, 4, 3)
+    check_op(lambda a, b, c: ts.nn.separable_conv2d(a, b, c, [1, 1, 1, 1], "SAME"),
+             [x, depthwise, pointwise],
+             lambda a, b, c: ref_conv2d(ref_depthwise(a, b, (1, 1), "SAME"), c, (1, 1),
+                                        "VALID"), atol=1e-9)
+    signal, filters = rng.randn(2, 9, 3), rng.randn(4, 3, 5)
+    check_op(lambda a, b: ts.nn.conv1d(a, b, stride=2, padding="SAME"), [signal, filters],
+             lambda a, b: ref_conv2d(a[:, None], b[None], (1, 2), "SAME")[:, 0], atol=1e-9)
+    check_op(lambda a, b: ts.nn.conv1d(a, b, stride=[1, 1, 1], padding="VALID",
+                                       data_format="NCW"),
+             [signal.transpose(0, 2, 1), filters],
+             lambda a, b: ref_conv2d(a.transpose(0, 2, 1)[:, None], b[None], (1, 1),
+                                     "VALID")[:, 0].transpose(0, 2, 1), atol=1e-9)
+
+
 def test_conv2d_transpose_is_the_input_gradient_of_conv2d():
     rng = np.random.RandomState(2)
     x, f = rng.randn(2, 6, 5, 3), rng.randn(3, 3, 3, 4)
@@ -245,6 +282,9 @@ def test_agrees_with_tensorflow(tmp_path):
                 ap = tf.nn.avg_pool2d(y, [1, 3, 2, 1], [1, 1, 2, 1], padding)
                 loss = tf.reduce_sum(mp * 1.5) + tf.reduce_sum(ap * ap) + tf.reduce_sum(y)
             out.update({f"y{i}": y, f"mp{i}": mp, f"ap{i}": ap})
+            if strides[0] == strides[1]:  # TF's depthwise kernel wants equal strides
+                out[f"dw{i}"] = tf.nn.depthwise_conv2d(x, f, [1, *strides, 1], padding,
+                                                       dilations=dilations)
             if dilations == [1, 1]:  # TF's CPU kernels have no dilated backprop
                 out.update(zip([f"gx{i}", f"gf{i}"], tape.gradient(loss, [x, f])))
         np.savez(sys.argv[1] + "/tf.npz", **{k: v.numpy() for k, v in out.items()})
@@ -261,8 +301,9 @@ def test_agrees_with_tensorflow(tmp_path):
             ap = ts.nn.avg_pool2d(y, [1, 3, 2, 1], [1, 1, 2, 1], padding)
             loss = ts.reduce_sum(mp * 1.5) + ts.reduce_sum(ap * ap) + ts.reduce_sum(y)
             gx, gf = ts.gradients(loss, [x, f])
-            ours = dict(zip([f"y{i}", f"mp{i}", f"ap{i}", f"gx{i}", f"gf{i}"],
-                            ts.Session().run([y, mp, ap, gx, gf]), strict=True))
+            dw = ts.nn.depthwise_conv2d(x, f, [1, *strides, 1], padding, dilations=dilations)
+            ours = dict(zip([f"y{i}", f"mp{i}", f"ap{i}", f"gx{i}", f"gf{i}", f"dw{i}"],
+                            ts.Session().run([y, mp, ap, gx, gf, dw]), strict=True))
         for key, value in ours.items():
             if key in theirs:
                 np.testing.assert_allclose(value, theirs[key], rtol=1e-9, atol=1e-9,

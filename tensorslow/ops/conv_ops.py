@@ -204,7 +204,10 @@ def _conv_output_shape(input_shape, filter_shape, op) -> TensorShape:
     f = filter_shape.as_list() if filter_shape.ndims is not None else [None] * 4
     oh = _static_size(h, f[0], strides[0], dilations[0], padding, pairs[0])
     ow = _static_size(w, f[1], strides[1], dilations[1], padding, pairs[1])
-    return TensorShape(_format_shape(n, oh, ow, f[3], data_format))
+    depth = f[3]
+    if op._type == "DepthwiseConv2dNative":  # every input channel times its own multiplier
+        depth = None if f[2] is None or f[3] is None else f[2] * f[3]
+    return TensorShape(_format_shape(n, oh, ow, depth, data_format))
 
 
 def _conv_infer(op):
@@ -215,6 +218,9 @@ def _conv_infer(op):
                          f"{x._shape} and {f._shape}")
     in_c = _nhwc_shape(x._shape.as_list(), _conv_attrs(op)[0])[3] if x._shape.ndims else None
     f_c = f._shape.as_list()[2] if f._shape.ndims else None
+    if op._type == "DepthwiseConv2dNative" and None not in (in_c, f_c) and in_c != f_c:
+        raise ValueError(f"{op._type} '{op.name}': input depth {in_c} does not match the "
+                         f"filter's input depth {f_c}")
     if in_c is not None and f_c is not None and in_c % f_c:
         raise ValueError(f"Conv2D '{op.name}': input depth {in_c} is not a multiple of the "
                          f"filter's depth {f_c}")
@@ -222,8 +228,10 @@ def _conv_infer(op):
 
 
 def _conv_geometry(op, x_shape_nhwc, filter_shape) -> _Geometry:
+    """The windows of a Conv2D or a depthwise convolution (filter [kh, kw, in, out or
+    multiplier])."""
     data_format, strides, dilations, padding, pairs = _conv_attrs(op)
-    kh, kw, in_c, out_c = (int(d) for d in filter_shape)
+    kh, kw, in_c, _ = (int(d) for d in filter_shape)
     if x_shape_nhwc[3] != in_c:
         raise errors.InvalidArgumentError(
             None, op, f"input depth {x_shape_nhwc[3]} does not match the filter's input depth "
@@ -346,6 +354,70 @@ def _backprop_filter_gradient(op, grad):
     dx = make_op("Conv2DBackpropInput", [array_ops.shape(x), grad, dy], attrs)._outputs[0]
     ddy = make_op("Conv2D", [x, grad], attrs)._outputs[0]
     return dx, None, ddy
+
+
+# --------------------------------------------------------------------------------------------
+# Depthwise convolution: each input channel c with its own filters f[:, :, c, :]
+# --------------------------------------------------------------------------------------------
+
+
+def _depthwise_kernel(op, ctx):
+    data_format = _conv_attrs(op)[0]
+
+    def depthwise_conv2d(x, f):
+        x = _to_nhwc(np.asarray(x), data_format)
+        f = np.asarray(f)
+        g = _conv_geometry(op, x.shape, f.shape)
+        out = np.einsum("nhwcij,ijcm->nhwcm", g.windows(g.pad(x)), f, optimize=True)
+        return _from_nhwc(out.reshape(x.shape[0], g.oh, g.ow, -1), data_format)
+    return depthwise_conv2d
+
+
+def _depthwise_input_kernel(op, ctx):
+    data_format = _conv_attrs(op)[0]
+
+    def depthwise_backprop_input(input_sizes, f, dy):
+        shape = _nhwc_shape(_shape_argument(input_sizes, op, "input_sizes"), data_format)
+        f = np.asarray(f)
+        g = _conv_geometry(op, shape, f.shape)
+        dy = _to_nhwc(np.asarray(dy), data_format).reshape(shape[0], g.oh, g.ow, *f.shape[2:])
+        dx = g.scatter(shape, lambda i, j: np.einsum("nhwcm,cm->nhwc", dy, f[i, j]))
+        return _from_nhwc(dx.astype(dy.dtype, copy=False), data_format)
+    return depthwise_backprop_input
+
+
+def _depthwise_filter_kernel(op, ctx):
+    data_format = _conv_attrs(op)[0]
+
+    def depthwise_backprop_filter(x, filter_sizes, dy):
+        x = _to_nhwc(np.asarray(x), data_format)
+        f_shape = _shape_argument(filter_sizes, op, "filter_sizes")
+        g = _conv_geometry(op, x.shape, f_shape)
+        dy = _to_nhwc(np.asarray(dy), data_format).reshape(x.shape[0], g.oh, g.ow,
+                                                           *f_shape[2:])
+        return np.einsum("nhwcij,nhwcm->ijcm", g.windows(g.pad(x)), dy, optimize=True)
+    return depthwise_backprop_filter
+
+
+register_op("DepthwiseConv2dNative", infer=_conv_infer, kernel=_depthwise_kernel,
+            attrs=_CONV_ATTRS)
+register_op("DepthwiseConv2dNativeBackpropInput", infer=_sizes_infer(0, 1),
+            kernel=_depthwise_input_kernel, attrs=_CONV_ATTRS)
+register_op("DepthwiseConv2dNativeBackpropFilter", infer=_sizes_infer(1, 0),
+            kernel=_depthwise_filter_kernel, attrs=_CONV_ATTRS)
+NotDifferentiable("DepthwiseConv2dNativeBackpropInput")
+NotDifferentiable("DepthwiseConv2dNativeBackpropFilter")
+
+
+@RegisterGradient("DepthwiseConv2dNative")
+def _depthwise_gradient(op, grad):
+    x, f = op._inputs
+    attrs = _same_attrs(op)
+    dx = make_op("DepthwiseConv2dNativeBackpropInput", [array_ops.shape(x), f, grad],
+                 attrs)._outputs[0]
+    df = make_op("DepthwiseConv2dNativeBackpropFilter", [x, array_ops.shape(f), grad],
+                 attrs)._outputs[0]
+    return dx, df
 
 
 # --------------------------------------------------------------------------------------------
@@ -568,6 +640,63 @@ def conv2d_transpose(value=None, filter=None, output_shape=None, strides=None,  
                  "dilations": _four(dilations or 1, "dilations", data_format),
                  "use_cudnn_on_gpu": True, "explicit_paddings": []}
         return make_op("Conv2DBackpropInput", [sizes, f, x], attrs, name=scope)._outputs[0]
+
+
+def _conv_op_attrs(x: Tensor, strides, padding, data_format, dilations) -> dict:
+    return {"T": x._dtype, "strides": _four(strides, "strides", data_format),
+            "padding": _check_padding(padding), "data_format": data_format,
+            "dilations": _four(dilations or 1, "dilations", data_format),
+            "use_cudnn_on_gpu": True, "explicit_paddings": []}
+
+
+def depthwise_conv2d(input, filter, strides, padding, rate=None, name=None,  # noqa: A002
+                     data_format=None, dilations=None):
+    """Each input channel convolved with its own `channel_multiplier` filters: `filter` is
+    [height, width, in_channels, channel_multiplier], the output has in_channels *
+    channel_multiplier channels."""
+    data_format = _check_format(data_format)
+    x = convert_to_tensor(input)
+    f = convert_to_tensor(filter, dtype=x._dtype)
+    attrs = _conv_op_attrs(x, strides, padding, data_format, dilations or rate)
+    return make_op("DepthwiseConv2dNative", [x, f], attrs,
+                   name=name or "depthwise")._outputs[0]
+
+
+def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding,  # noqa: A002
+                     rate=None, name=None, data_format=None, dilations=None):
+    """A depthwise convolution followed by a 1x1 convolution that mixes the channels."""
+    data_format = _check_format(data_format)
+    with name_scope(name, "separable_conv2d", [input, depthwise_filter, pointwise_filter]):
+        depthwise = depthwise_conv2d(input, depthwise_filter, strides, padding, rate=rate,
+                                     data_format=data_format, dilations=dilations)
+        return conv2d(depthwise, pointwise_filter, strides=1, padding="VALID",
+                      data_format=data_format, name="pointwise")
+
+
+def conv1d(value=None, filters=None, stride=None, padding=None, use_cudnn_on_gpu=None,  # noqa
+           data_format=None, name=None, input=None, dilations=None):  # noqa: A002
+    """A 1-D convolution of [batch, width, channels] ("NWC", or "NCW") with filters [width,
+    in_channels, out_channels], computed as TF does: a Conv2D over a height of one."""
+    value = input if value is None else value
+    data_format = data_format or "NWC"
+    if data_format not in ("NWC", "NCW"):
+        raise ValueError(f"data_format must be 'NWC' or 'NCW', got {data_format!r}")
+    spatial = 1 if data_format == "NWC" else 2
+    with name_scope(name, "conv1d", [value, filters]):
+        x = array_ops.expand_dims(convert_to_tensor(value), spatial)
+        f = array_ops.expand_dims(convert_to_tensor(filters), 0)
+        def width(value, what: str) -> int:  # an int, or 1 or 3 values in data_format order
+            values = [value] if isinstance(value, int) else [int(v) for v in value]
+            if len(values) not in (1, 3):
+                raise ValueError(f"{what} must be an int or have 1 or 3 values, got {value!r}")
+            return values[0] if len(values) == 1 else values[spatial]
+
+        stride = width(stride, "stride")
+        dilation = 1 if dilations is None else width(dilations, "dilations")
+        out = conv2d(x, f, strides=[1, stride], padding=padding,
+                     data_format="NHWC" if data_format == "NWC" else "NCHW",
+                     dilations=[1, dilation])
+        return array_ops.squeeze(out, [spatial])
 
 
 def _pool(op_type: str, value, ksize, strides, padding, data_format, name):
