@@ -635,10 +635,7 @@ def conv2d_transpose(value=None, filter=None, output_shape=None, strides=None,  
         f = convert_to_tensor(filter, dtype=x._dtype)
         sizes = (output_shape if isinstance(output_shape, Tensor)
                  else constant_op.constant(list(output_shape), dtype=dtypes.int32))
-        attrs = {"T": x._dtype, "strides": _four(strides, "strides", data_format),
-                 "padding": _check_padding(padding), "data_format": data_format,
-                 "dilations": _four(dilations or 1, "dilations", data_format),
-                 "use_cudnn_on_gpu": True, "explicit_paddings": []}
+        attrs = _conv_op_attrs(x, strides, padding, data_format, dilations)
         return make_op("Conv2DBackpropInput", [sizes, f, x], attrs, name=scope)._outputs[0]
 
 
@@ -722,9 +719,3 @@ def avg_pool(value=None, ksize=None, strides=None, padding=None, data_format="NH
     cover)."""
     return _pool("AvgPool", input if value is None else value, ksize, strides, padding,
                  data_format, name)
-
-
-def output_size(size: int, k: int, stride: int, padding: str, dilation: int = 1) -> int:
-    """The output length of a window op along one dimension (TF's rule)."""
-    return _padded_size(size, k, stride, dilation, _check_padding(padding))[0]
-
