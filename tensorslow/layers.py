@@ -1,5 +1,5 @@
-"""TF1's `tf.layers`: `dense`, `conv2d`, `max_pooling2d`, `average_pooling2d`,
-`batch_normalization`, `flatten`, `dropout` and their layer classes.
+"""TF1's `tf.layers`: `dense`, `conv2d`, `conv2d_transpose`, `max_pooling2d`,
+`average_pooling2d`, `batch_normalization`, `flatten`, `dropout` and their layer classes.
 
 A layer opens a variable scope (named after its `name`, else a unique "dense", "dense_1", ...)
 and makes its variables with `get_variable` there, so `dense(x, 4, name="out")` creates
@@ -363,6 +363,56 @@ def conv2d(inputs, filters, kernel_size, strides=(1, 1), padding="valid",
                    bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
                    kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
                    trainable=trainable, name=name, _scope=name, _reuse=reuse)
+    return layer.apply(inputs)
+
+
+class Conv2DTranspose(Conv2D):
+    """The transpose of Conv2D (a "deconvolution"): kernel [kh, kw, filters, in], each
+    spatial size multiplied by its stride ("same"), plus max(kernel - stride, 0) ("valid")."""
+
+    _default_name = "conv2d_transpose"
+
+    def _add_kernel_and_bias(self, kernel_shape: list, units: int) -> None:
+        kh, kw, channels, filters = kernel_shape  # Conv2D's layout; the transpose swaps them
+        super()._add_kernel_and_bias([kh, kw, filters, channels], units)
+
+    def call(self, inputs):
+        from tensorslow.ops.conv_ops import conv2d_transpose
+
+        nhwc = self.data_format == "NHWC"
+        spatial = (1, 2) if nhwc else (2, 3)
+        sizes = []
+        for axis, k, stride in zip(spatial, self.kernel_size, self.strides, strict=True):
+            size = dimension_value(inputs.shape[axis]) if inputs.shape.ndims else None
+            if size is None:
+                raise ValueError("Conv2DTranspose needs the spatial sizes of its input")
+            sizes.append(size * stride + (max(k - stride, 0) if self.padding == "VALID"
+                                          else 0))
+        batch = array_ops.shape(inputs)[0]
+        shape = ([batch, *sizes, self.filters] if nhwc else [batch, self.filters, *sizes])
+        outputs = conv2d_transpose(inputs, self.kernel, array_ops.stack(shape),
+                                   strides=self.strides, padding=self.padding,
+                                   data_format=self.data_format)
+        known = [dimension_value(inputs.shape[0]) if inputs.shape.ndims else None]
+        outputs.set_shape(known + sizes + [self.filters] if nhwc
+                          else known + [self.filters] + sizes)
+        return self._finish(outputs, self.data_format)
+
+
+def conv2d_transpose(inputs, filters, kernel_size, strides=(1, 1), padding="valid",
+                     data_format="channels_last", activation=None, use_bias=True,
+                     kernel_initializer=None, bias_initializer=_ZEROS, kernel_regularizer=None,
+                     bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                     bias_constraint=None, trainable=True, name=None, reuse=None):
+    """A transposed 2-D convolution layer (variables "<name>/kernel" [kh, kw, filters, in]
+    and "<name>/bias")."""
+    layer = Conv2DTranspose(
+        filters, kernel_size, strides=strides, padding=padding, data_format=data_format,
+        activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer,
+        bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+        bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+        kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
+        trainable=trainable, name=name, _scope=name, _reuse=reuse)
     return layer.apply(inputs)
 
 

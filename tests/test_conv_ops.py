@@ -151,6 +151,40 @@ def test_conv2d_transpose_is_the_input_gradient_of_conv2d():
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
+def test_conv2d_transpose_gradients_and_layer():
+    rng = np.random.RandomState(7)
+    dy, f = rng.randn(2, 3, 3, 4), rng.randn(3, 3, 2, 4)
+
+    def numpy_transpose(a, b):  # the adjoint of the (linear) convolution, basis by basis
+        out = np.zeros((2, 6, 5, 2))
+        for index in np.ndindex(1, 6, 5, 2):
+            basis = np.zeros((1, 6, 5, 2))
+            basis[index] = 1.0
+            column = ref_conv2d(basis, b, (2, 2), "SAME")[0]  # d conv / d x[index]
+            out[(slice(None), *index[1:])] = np.tensordot(a, column, axes=3)
+        return out
+
+    check_op(lambda a, b: ts.nn.conv2d_transpose(a, b, [2, 6, 5, 2], [1, 2, 2, 1], "SAME"),
+             [dy, f], numpy_transpose, atol=1e-9)
+    g = ts.Graph()
+    with g.as_default():
+        x = ts.placeholder(ts.float32, [None, 5, 6, 3])
+        same = ts.layers.conv2d_transpose(x, 4, 3, strides=2, padding="same", use_bias=False)
+        valid = ts.layers.conv2d_transpose(x, 2, (3, 2), strides=(2, 3), name="up")
+        assert same.shape.as_list() == [None, 10, 12, 4]
+        assert valid.shape.as_list() == [None, 11, 18, 2]
+        kernel = g.get_tensor_by_name("conv2d_transpose/kernel:0")
+        assert kernel.shape.as_list() == [3, 3, 4, 3]
+        direct = ts.nn.conv2d_transpose(x, kernel, ts.stack([ts.shape(x)[0], 10, 12, 4]),
+                                        [1, 2, 2, 1], "SAME")
+        sess = ts.Session()
+        sess.run(ts.global_variables_initializer())
+        xv = rng.rand(2, 5, 6, 3).astype(np.float32)
+        got, want, up = sess.run([same, direct, valid], {x: xv})
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert up.shape == (2, 11, 18, 2)
+
+
 @pytest.mark.parametrize("kind", ["max", "avg"])
 @pytest.mark.parametrize("shape,ksize,strides,padding", [
     ((2, 5, 5, 2), (2, 2), (2, 2), "SAME"), ((1, 6, 7, 3), (3, 2), (1, 2), "VALID"),
