@@ -1,4 +1,4 @@
-"""TF1's `tf.layers`: `dense`, `conv2d`, `conv2d_transpose`, `max_pooling2d`,
+"""TF1's `tf.layers`: `dense`, `conv1d`, `conv2d`, `conv2d_transpose`, `max_pooling2d`,
 `average_pooling2d`, `batch_normalization`, `flatten`, `dropout` and their layer classes.
 
 A layer opens a variable scope (named after its `name`, else a unique "dense", "dense_1", ...)
@@ -413,6 +413,63 @@ def conv2d_transpose(inputs, filters, kernel_size, strides=(1, 1), padding="vali
         bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
         kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
         trainable=trainable, name=name, _scope=name, _reuse=reuse)
+    return layer.apply(inputs)
+
+
+class Conv1D(Conv2D):
+    """A 1-D convolution layer over [batch, width, channels]: kernel [k, in, filters]."""
+
+    _default_name = "conv1d"
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid",
+                 data_format="channels_last", dilation_rate=1, **kwargs):
+        super().__init__(filters, (1, _single(kernel_size, "kernel_size")),
+                         strides=(1, _single(strides, "strides")), padding=padding,
+                         data_format=data_format,
+                         dilation_rate=(1, _single(dilation_rate, "dilation_rate")), **kwargs)
+
+    def build(self, input_shape) -> None:
+        if input_shape.ndims is not None and input_shape.ndims != 3:
+            raise ValueError(f"Input 0 of layer {self.name or 'conv1d'} is incompatible with "
+                             f"the layer: expected ndim=3, found ndim={input_shape.ndims}. "
+                             f"Full shape received: {input_shape}")
+        axis = -1 if self.data_format == "NHWC" else 1
+        channels = dimension_value(input_shape[axis]) if input_shape.ndims else None
+        if channels is None:
+            raise ValueError("The channel dimension of the inputs should be defined. Found "
+                             "`None`.")
+        self._add_kernel_and_bias([self.kernel_size[1], channels, self.filters], self.filters)
+
+    def call(self, inputs):
+        from tensorslow.ops.conv_ops import conv1d
+
+        outputs = conv1d(inputs, self.kernel, stride=self.strides[1], padding=self.padding,
+                         data_format="NWC" if self.data_format == "NHWC" else "NCW",
+                         dilations=self.dilation_rate[1])
+        return self._finish(outputs, self.data_format)
+
+
+def _single(value, name: str) -> int:
+    values = [value] if isinstance(value, int) else [int(v) for v in value]
+    if len(values) != 1:
+        raise ValueError(f"The `{name}` argument must be an int or a tuple of 1 int, "
+                         f"got {value!r}")
+    return values[0]
+
+
+def conv1d(inputs, filters, kernel_size, strides=1, padding="valid",
+           data_format="channels_last", dilation_rate=1, activation=None, use_bias=True,
+           kernel_initializer=None, bias_initializer=_ZEROS, kernel_regularizer=None,
+           bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+           bias_constraint=None, trainable=True, name=None, reuse=None):
+    """A 1-D convolution layer (variables "<name>/kernel" [k, in, filters] and "bias")."""
+    layer = Conv1D(filters, kernel_size, strides=strides, padding=padding,
+                   data_format=data_format, dilation_rate=dilation_rate, activation=activation,
+                   use_bias=use_bias, kernel_initializer=kernel_initializer,
+                   bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+                   bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+                   kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
+                   trainable=trainable, name=name, _scope=name, _reuse=reuse)
     return layer.apply(inputs)
 
 

@@ -342,3 +342,28 @@ def test_agrees_with_tensorflow(tmp_path):
             if key in theirs:
                 np.testing.assert_allclose(value, theirs[key], rtol=1e-9, atol=1e-9,
                                            err_msg=key)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_conv1d_layer_is_nn_conv1d_plus_bias(data_format):
+    rng = np.random.RandomState(8)
+    g = ts.Graph()
+    with g.as_default():
+        shape = [None, 9, 3] if data_format == "channels_last" else [None, 3, 9]
+        x = ts.placeholder(ts.float32, shape)
+        y = ts.layers.conv1d(x, 4, 3, strides=2, padding="same", data_format=data_format,
+                             bias_initializer=ts.constant_initializer(0.5))
+        assert g.get_tensor_by_name("conv1d/kernel:0").shape.as_list() == [3, 3, 4]
+        nwc = data_format == "channels_last"
+        assert y.shape.as_list() == ([None, 5, 4] if nwc else [None, 4, 5])
+        sess = ts.Session()
+        sess.run(ts.global_variables_initializer())
+        xv = rng.rand(2, *shape[1:]).astype(np.float32)
+        got, kernel = sess.run([y, "conv1d/kernel:0"], {x: xv})
+    signal = xv if nwc else xv.transpose(0, 2, 1)
+    want = ref_conv2d(signal[:, None].astype(np.float64), kernel[None], (1, 2), "SAME")[:, 0]
+    want = want + 0.5
+    np.testing.assert_allclose(got, want if nwc else want.transpose(0, 2, 1), rtol=1e-5,
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="ndim=3"):
+        ts.layers.conv1d(ts.zeros([2, 4, 4, 1]), 2, 3)
