@@ -308,6 +308,14 @@ def _layer_padding(padding: str) -> str:
     return str(padding).upper()
 
 
+def _apply_layer(cls, arguments: dict):
+    """`cls` made from a layer function's arguments (its `locals()`), applied to `inputs`:
+    the function's `name` and `reuse` open the layer's variable scope."""
+    arguments = dict(arguments)
+    inputs, reuse = arguments.pop("inputs"), arguments.pop("reuse")
+    return cls(**arguments, _scope=arguments["name"], _reuse=reuse).apply(inputs)
+
+
 class Conv2D(_KernelLayer):
     """outputs = activation(conv2d(inputs, kernel) + bias), kernel [kh, kw, in, filters]."""
 
@@ -356,14 +364,7 @@ def conv2d(inputs, filters, kernel_size, strides=(1, 1), padding="valid",
            bias_constraint=None, trainable=True, name=None, reuse=None):
     """A 2-D convolution layer: variables "<name>/kernel" (glorot_uniform unless
     `kernel_initializer`) and "<name>/bias"; `name` defaults to "conv2d", "conv2d_1", ..."""
-    layer = Conv2D(filters, kernel_size, strides=strides, padding=padding,
-                   data_format=data_format, dilation_rate=dilation_rate, activation=activation,
-                   use_bias=use_bias, kernel_initializer=kernel_initializer,
-                   bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
-                   bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
-                   kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
-                   trainable=trainable, name=name, _scope=name, _reuse=reuse)
-    return layer.apply(inputs)
+    return _apply_layer(Conv2D, locals())
 
 
 class Conv2DTranspose(Conv2D):
@@ -406,14 +407,7 @@ def conv2d_transpose(inputs, filters, kernel_size, strides=(1, 1), padding="vali
                      bias_constraint=None, trainable=True, name=None, reuse=None):
     """A transposed 2-D convolution layer (variables "<name>/kernel" [kh, kw, filters, in]
     and "<name>/bias")."""
-    layer = Conv2DTranspose(
-        filters, kernel_size, strides=strides, padding=padding, data_format=data_format,
-        activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer,
-        bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
-        bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
-        kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
-        trainable=trainable, name=name, _scope=name, _reuse=reuse)
-    return layer.apply(inputs)
+    return _apply_layer(Conv2DTranspose, locals())
 
 
 class Conv1D(Conv2D):
@@ -463,14 +457,7 @@ def conv1d(inputs, filters, kernel_size, strides=1, padding="valid",
            bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
            bias_constraint=None, trainable=True, name=None, reuse=None):
     """A 1-D convolution layer (variables "<name>/kernel" [k, in, filters] and "bias")."""
-    layer = Conv1D(filters, kernel_size, strides=strides, padding=padding,
-                   data_format=data_format, dilation_rate=dilation_rate, activation=activation,
-                   use_bias=use_bias, kernel_initializer=kernel_initializer,
-                   bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
-                   bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
-                   kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
-                   trainable=trainable, name=name, _scope=name, _reuse=reuse)
-    return layer.apply(inputs)
+    return _apply_layer(Conv1D, locals())
 
 
 class _Pooling2D(Layer):
