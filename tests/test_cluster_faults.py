@@ -26,10 +26,17 @@ DRIVER = textwrap.dedent('''
     out_dir = sys.argv[1]
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "include_dashboard": False,
-        "_system_config": {"health_check_period_ms": 500, "health_check_timeout_ms": 500,
-                           "health_check_failure_threshold": 4}})
+        # A node is declared dead after about 5 s without answers: quick enough for the test,
+        # slow enough that a loaded machine does not lose one.
+        "_system_config": {"health_check_period_ms": 1000, "health_check_timeout_ms": 1000,
+                           "health_check_failure_threshold": 5}})
     nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
+    # The actors start on one of the added nodes (soft affinity: after it is lost, they start
+    # again elsewhere), so there is always a task on the node the hook removes; SPREAD alone
+    # may leave them all on the head node, which cannot be removed.
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    ON_ONE_NODE = NodeAffinitySchedulingStrategy(nodes[0].node_id, soft=True)
 
     rng = np.random.RandomState(0)
     X = rng.randn(16, 3).astype(np.float32)
@@ -84,7 +91,8 @@ DRIVER = textwrap.dedent('''
             with ts.train.MonitoredTrainingSession(
                     master=cluster.address, checkpoint_dir=checkpoint_dir,
                     save_checkpoint_steps=SAVE_EVERY, save_summaries_steps=None,
-                    config={"step_timeout": 60}, hooks=hooks) as sess:
+                    config={"step_timeout": 60, "scheduling": ON_ONE_NODE},
+                    hooks=hooks) as sess:
                 while not sess.should_stop():
                     _, loss, step = sess.run([rep.train_op, rep.loss, rep.global_step])
                     losses.append([int(step), float(loss)])

@@ -33,6 +33,11 @@ DRIVER = textwrap.dedent('''
                            "health_check_failure_threshold": 5}})
     nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
+    # The actors start on one added node (soft affinity: after it is lost they start again
+    # elsewhere), so a node hosting tasks can always be removed; SPREAD alone may leave them
+    # all on the head node.
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    config = {"scheduling": NodeAffinitySchedulingStrategy(nodes[0].node_id, soft=True)}
     report = {"phase": "build and train"}
     try:
         rng = np.random.RandomState(0)
@@ -48,7 +53,7 @@ DRIVER = textwrap.dedent('''
             step = train.GradientDescentOptimizer(0.1).minimize(loss)
             saver = train.Saver()
         feed = {x: rng.randn(4, 3).astype(np.float32)}
-        sess = ts.Session(cluster.address, graph=g)
+        sess = ts.Session(cluster.address, graph=g, config=config)
         sess.run(w.initializer)
         for _ in range(3):
             sess.run(step, feed)
@@ -71,7 +76,7 @@ DRIVER = textwrap.dedent('''
                 break
         report["seconds"] = time.monotonic() - start
         sess.close()
-        with ts.Session(cluster.address, graph=g) as fresh:
+        with ts.Session(cluster.address, graph=g, config=config) as fresh:
             saver.restore(fresh, checkpoint)
             report["restored"] = bool(np.array_equal(fresh.run(w), saved))
             fresh.run(step, feed)
