@@ -337,17 +337,22 @@ class Conv2D(_KernelLayer):
         self.data_format = _layer_format(data_format)
         self.dilation_rate = _pair(dilation_rate, "dilation_rate")
 
+    def _window(self) -> list[int]:
+        """The kernel's spatial dimensions."""
+        return list(self.kernel_size)
+
     def build(self, input_shape) -> None:
-        if input_shape.ndims is not None and input_shape.ndims != 4:
-            raise ValueError(f"Input 0 of layer {self.name or 'conv2d'} is incompatible with "
-                             f"the layer: expected ndim=4, found ndim={input_shape.ndims}. "
-                             f"Full shape received: {input_shape}")
+        ndim = len(self._window()) + 2
+        if input_shape.ndims is not None and input_shape.ndims != ndim:
+            raise ValueError(f"Input 0 of layer {self.name or self._default_name} is "
+                             f"incompatible with the layer: expected ndim={ndim}, found "
+                             f"ndim={input_shape.ndims}. Full shape received: {input_shape}")
         axis = -1 if self.data_format == "NHWC" else 1
         channels = dimension_value(input_shape[axis]) if input_shape.ndims else None
         if channels is None:
             raise ValueError("The channel dimension of the inputs should be defined. Found "
                              "`None`.")
-        self._add_kernel_and_bias([*self.kernel_size, channels, self.filters], self.filters)
+        self._add_kernel_and_bias([*self._window(), channels, self.filters], self.filters)
 
     def call(self, inputs):
         from tensorslow.ops.conv_ops import conv2d
@@ -422,17 +427,8 @@ class Conv1D(Conv2D):
                          data_format=data_format,
                          dilation_rate=(1, _single(dilation_rate, "dilation_rate")), **kwargs)
 
-    def build(self, input_shape) -> None:
-        if input_shape.ndims is not None and input_shape.ndims != 3:
-            raise ValueError(f"Input 0 of layer {self.name or 'conv1d'} is incompatible with "
-                             f"the layer: expected ndim=3, found ndim={input_shape.ndims}. "
-                             f"Full shape received: {input_shape}")
-        axis = -1 if self.data_format == "NHWC" else 1
-        channels = dimension_value(input_shape[axis]) if input_shape.ndims else None
-        if channels is None:
-            raise ValueError("The channel dimension of the inputs should be defined. Found "
-                             "`None`.")
-        self._add_kernel_and_bias([self.kernel_size[1], channels, self.filters], self.filters)
+    def _window(self) -> list[int]:
+        return [self.kernel_size[1]]  # (held as a 1 x k Conv2D window)
 
     def call(self, inputs):
         from tensorslow.ops.conv_ops import conv1d

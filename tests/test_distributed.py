@@ -519,31 +519,11 @@ def test_random_initial_values_are_drawn_once_as_in_process():
     np.testing.assert_array_equal(got[1], 2.0 * got[0])
 
 
-def test_a_cond_within_one_task_runs_and_trains_on_ray():
-    rng = np.random.RandomState(3)
-    g = ts.Graph()
-    with g.as_default():
-        x = ts.placeholder(ts.float32, [4, 3], name="x")
-        flip = ts.placeholder(ts.bool, [], name="flip")
-        with ts.device("/job:ps/task:0"):
-            w = ts.Variable(rng.randn(3, 2).astype(np.float32), name="w")
-        with ts.device("/job:worker/task:1"):
-            h = ts.cond(flip, lambda: ts.tanh(ts.matmul(x, w)), lambda: ts.matmul(x, w) * 0.5)
-            loss = ts.reduce_sum(ts.square(h))
-            train_op = train.GradientDescentOptimizer(0.1).minimize(loss)
-        init = ts.global_variables_initializer()
-    feed = {x: rng.randn(4, 3).astype(np.float32)}
-
-    def steps(sess):
-        sess.run(init)
-        losses = [sess.run([loss, train_op], {**feed, flip: i % 2 == 0})[0] for i in range(4)]
-        return losses, sess.run(w)
-
-    expected, got = both(g, steps)
-    assert_same(expected, got)
-
-
-def test_a_cond_whose_branches_run_on_other_tasks_matches_in_process():
+@pytest.mark.parametrize("true_task,false_task", [(1, 1), (1, 0)],
+                         ids=["within-one-task", "branches-on-other-tasks"])
+def test_a_cond_runs_and_trains_on_ray_as_in_process(true_task, false_task):
+    """The cond under worker 1, both branches there; or under worker 0 with the true branch
+    on worker 1, so dead values cross between tasks."""
     rng = np.random.RandomState(4)
     g = ts.Graph()
     with g.as_default():
@@ -558,9 +538,9 @@ def test_a_cond_whose_branches_run_on_other_tasks_matches_in_process():
                     return fn()
             return branch
 
-        with ts.device("/job:worker/task:0"):
-            h = ts.cond(flip, on(1, lambda: ts.tanh(ts.matmul(x, w))),
-                        on(0, lambda: ts.matmul(x, w) * 0.5))
+        with ts.device(f"/job:worker/task:{false_task}"):
+            h = ts.cond(flip, on(true_task, lambda: ts.tanh(ts.matmul(x, w))),
+                        on(false_task, lambda: ts.matmul(x, w) * 0.5))
             loss = ts.reduce_sum(ts.square(h))
             train_op = train.GradientDescentOptimizer(0.1).minimize(loss)
         init = ts.global_variables_initializer()
@@ -573,7 +553,7 @@ def test_a_cond_whose_branches_run_on_other_tasks_matches_in_process():
 
     expected, got = both(g, steps)
     assert_same(expected, got)
-    tanh = g.get_operation_by_name("cond/Tanh").outputs[0]  # of the branch on worker 1
+    tanh = g.get_operation_by_name("cond/Tanh").outputs[0]  # of the true branch
     with ts.Session("ray", graph=g) as sess:
         sess.run(init)
         assert sess.run(tanh, {**feed, flip: True}).shape == (4, 2)
