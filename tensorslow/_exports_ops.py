@@ -1,5 +1,5 @@
 """Top-level names re-exported by tensorslow/__init__.py (see __all__): the array ops, clipping,
-argmax/argmin, softmax at top level, the `nn`, `losses` and `io` namespaces, and parsing
+argmax/argmin, softmax at top level, while_loop, the `nn`, `losses` and `io` namespaces, and parsing
 tf.Examples (parse_example, the feature descriptions, SparseTensor), and `strings` with
 `string_join`."""
 
@@ -26,6 +26,7 @@ from tensorslow.ops.array_ops import (
     unsorted_segment_sum,
     unstack,
 )
+from tensorslow.ops.functional_ops import while_loop
 from tensorslow.ops.math_ops import div_no_nan
 from tensorslow.ops.nn_ops import log_softmax, softmax
 from tensorslow.ops.parsing_ops import (
@@ -72,4 +73,5 @@ __all__ = [
     "transpose",
     "unsorted_segment_sum",
     "unstack",
+    "while_loop",
 ]

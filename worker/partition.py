@@ -436,7 +436,7 @@ class _StageBuilder:
 
     def finish(self, last_level: dict, slots: _Slots) -> Stage:
         stage = Stage(self.task, self.level, None)
-        stage.graph_def = _graph_def(self._nodes(stage))
+        stage.graph_def = _graph_def(self._nodes(stage), self.ops)
         stage.ends_task = self.level == last_level[self.task]
         if not stage.packets:
             stage.status_slot = slots.new()
@@ -465,7 +465,7 @@ class _StageBuilder:
                     self.sends.setdefault(t, set())
             if any(step.task[c] != self.task for c in step.control_consumers[op]):
                 self.control_sends.setdefault(op, set())
-        return _graph_def(self._nodes(None))
+        return _graph_def(self._nodes(None), self.ops)
 
     # -- the nodes ---------------------------------------------------------------------------
     def _nodes(self, stage: Stage | None) -> list:
@@ -656,19 +656,26 @@ def _recv_node(name: str, t: Tensor | None, source_task: Task | None, task: Task
     return _make_node(name, "_Recv", [], task.device, attrs, dtype_attr=("dtype", dtype))
 
 
-def _graph_def(nodes):
+def _graph_def(nodes, ops=()):
+    """A subgraph's GraphDef: its nodes, and the library functions its ops call (a loop runs
+    inside one task, its body and cond functions with it)."""
+    from tensorslow.framework import function
     from tensorslow.framework.graph_io import GRAPH_DEF_VERSION
 
     graph_def = _pb().GraphDef()
     graph_def.versions.producer = GRAPH_DEF_VERSION
     graph_def.node.extend(nodes)
+    for fn in function.functions_used(ops):
+        graph_def.library.function.append(function.function_to_def(fn))
     return graph_def
 
 
 def _modules_of(graph_def) -> list[str]:
-    """The modules that register the op types of a subgraph (a worker imports them first)."""
+    """The modules that register the op types of a subgraph and of the functions it calls (a
+    worker imports them first)."""
     modules = set()
-    for node in graph_def.node:
+    nodes = [*graph_def.node, *[n for f in graph_def.library.function for n in f.node_def]]
+    for node in nodes:
         info = get_op_info(node.op)
         if info is None:
             raise errors.NotFoundError(None, None, f"Op type not registered '{node.op}'")

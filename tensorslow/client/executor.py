@@ -191,7 +191,8 @@ class Plan:
     """
 
     __slots__ = ("graph_version", "num_slots", "feed_slots", "steps", "step_ops", "fetch_slots",
-                 "step_inputs", "initial_values", "elided_ops", "fetch_ops")
+                 "step_inputs", "initial_values", "elided_ops", "fetch_ops", "arg_slots",
+                 "result_slots")
 
     def __init__(self, graph_version, num_slots, feed_slots, steps, step_ops, fetch_slots,
                  step_inputs, initial_values=None, elided_ops=(), fetch_ops=None):
@@ -207,6 +208,8 @@ class Plan:
         # With cond branches: the op behind each fetch, to name a fetch whose branch was not
         # taken (None: the plan has no Switch, no value can be dead).
         self.fetch_ops = fetch_ops
+        self.arg_slots = [slot for slot, _ in feed_slots]
+        self.result_slots = [slot for slot in fetch_slots if slot is not None]
 
     def run(self, feed_values: Sequence) -> list:
         values = self.initial_values.copy()
@@ -223,9 +226,26 @@ class Plan:
             self._check_live(out)
         return out
 
+    def call(self, args: Sequence) -> list:
+        """As run(), for a function body: the arguments are values ops computed (of the
+        types the body was built for), so they are not converted or checked as feeds are."""
+        values = self.initial_values.copy()
+        for slot, value in zip(self.arg_slots, args):
+            values[slot] = value
+        index = 0
+        try:
+            for index, step in enumerate(self.steps):  # noqa: B007 - index names the culprit
+                step(values)
+        except Exception as e:  # noqa: BLE001 - rewrapped with the op that failed
+            raise kernel_error(self.step_ops[index], e) from e
+        out = [values[s] for s in self.result_slots]
+        if self.fetch_ops is not None:
+            self._check_live(out)
+        return out
+
     def _check_live(self, out: list) -> None:
         for i, value in enumerate(out):
-            if value is DEAD:
+            if value is DEAD and self.fetch_ops[i] is not None:
                 raise dead_fetch_error(i, self.fetch_ops[i])
 
     def run_traced(self, feed_values: Sequence, clock=time.perf_counter) -> tuple[list, list]:
@@ -450,7 +470,7 @@ def conditional_ops(order: Sequence[Operation], fed=()) -> set[Operation]:
     # Fed tensors that may be dead: those of _Recvs the partitioner marked (a stage's feeds).
     dead_feeds = {t for t in fed if t._op._type == "_Recv" and t._op._attrs.get("may_be_dead")}
     for op in order:
-        if (op._type == "Switch"
+        if (op._type == "Switch" or "_may_be_dead" in op._attrs
                 or any(t._op in conditional or t in dead_feeds for t in op._inputs)
                 or any(c in conditional for c in op._control_inputs)):
             conditional.add(op)
@@ -515,6 +535,24 @@ def _fold(op: Operation, fn: Callable, ins: list, constants: dict):
         if isinstance(r, np.ndarray):
             r.flags.writeable = False  # shared by every run of the plan
     return results
+
+
+def function_plan(fn, ctx: KernelContext) -> Plan:
+    """The plan of a library function's body: it computes the results from the arguments and
+    runs the control outputs, and the side-effect ops no result needs (as TensorFlow keeps
+    stateful ops when it prunes a function). `plan.call(args)` returns the results."""
+    inputs = {t._op for t in fn.inputs}
+    targets = list(fn.control_outputs)
+    for op in fn.graph._ops:
+        if op._info.stateful and not op._outputs and op not in inputs and op not in targets:
+            targets.append(op)
+    plan = compile_plan(fn.graph, ctx, [*fn.outputs, *targets], fn.inputs)
+    if fn.stacked and plan.fetch_ops is not None:
+        # A loop body's values kept for the gradient may be dead (a cond branch not taken):
+        # the gradient's matching branch does not run either.
+        n = len(fn.outputs)
+        plan.fetch_ops[n - fn.stacked:n] = [None] * fn.stacked
+    return plan
 
 
 def _variable_reader(ctx: KernelContext, op: Operation) -> Callable:

@@ -121,6 +121,7 @@ _SPECS = [
     ("complex128", 18, np.complex128),
     ("string", 7, np.object_),
     ("resource", 20, np.object_),  # a handle to state kept by the session (a variable)
+    ("variant", 21, np.object_),  # a value of its own kind, e.g. a TensorList
 ]
 
 _BY_ENUM: dict[int, DType] = {}
@@ -130,7 +131,7 @@ for _name, _enum, _np_type in _SPECS:
     _dt = DType(_name, _enum, _np_type)
     _BY_ENUM[_enum] = _dt
     _BY_NAME[_name] = _dt
-    if _name not in ("string", "resource"):
+    if _name not in ("string", "resource", "variant"):
         _BY_NP[np.dtype(_np_type)] = _dt
 
 _REFS: dict[int, DType] = {}
@@ -158,6 +159,7 @@ complex64 = _BY_NAME["complex64"]
 complex128 = _BY_NAME["complex128"]
 string = _BY_NAME["string"]
 resource = _BY_NAME["resource"]
+variant = _BY_NAME["variant"]
 
 
 def as_dtype(type_value) -> DType:

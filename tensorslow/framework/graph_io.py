@@ -73,6 +73,9 @@ def _fill_list(kind: str, values, lst) -> None:
 
         for v in values:
             lst.tensor.add().CopyFrom(make_tensor_proto(v))
+    elif kind == "func":
+        for v in values:
+            lst.func.add().CopyFrom(v)
     else:
         raise TypeError(f"unsupported list attr kind {kind!r}")
 
@@ -82,6 +85,9 @@ def attr_to_proto(kind: str | None, value, msg) -> None:
     pb = _pb()
     if isinstance(value, pb.AttrValue):
         msg.CopyFrom(value)
+        return
+    if isinstance(value, pb.NameAttrList):
+        msg.func.CopyFrom(value)
         return
     if kind is None:
         kind = _kind_of(value)
@@ -128,6 +134,8 @@ def _kind_of(value) -> str:
     if isinstance(value, (list, tuple)):
         inner = _kind_of(value[0]) if value else "int"
         return f"list({inner})"
+    if type(value).__name__ == "NameAttrList":
+        return "func"
     raise TypeError(f"cannot store a {type(value).__name__} as an attr value")
 
 
@@ -190,8 +198,16 @@ def attr_from_proto(msg, kind: str | None, where: str):
             from tensorslow.framework.tensor_util import make_ndarray
 
             return [make_ndarray(t) for t in lst.tensor]
+        if lst.func:
+            return [_copy(f) for f in lst.func]
         return []
-    # func / placeholder attrs: kept verbatim so they round-trip
+    if which == "func":
+        return _copy(msg.func)
+    # placeholder attrs: kept verbatim so they round-trip
+    return _copy(msg)
+
+
+def _copy(msg):
     copy = type(msg)()
     copy.CopyFrom(msg)
     return copy
@@ -233,12 +249,24 @@ def node_def_of(op: Operation, node=None, add_shapes: bool = False):
 
 
 def graph_to_graph_def(graph: Graph, add_shapes: bool = False, ops=None):
+    """The GraphDef of `graph` (of `ops` alone when given), with the library functions they
+    call (all of the library for a whole graph), sorted by name so the bytes are stable."""
+    from tensorslow.framework import function
+
     pb = _pb()
     graph_def = pb.GraphDef()
     graph_def.versions.producer = GRAPH_DEF_VERSION
     graph_def.versions.min_consumer = GRAPH_DEF_VERSION_MIN_CONSUMER
-    for op in (graph._ops if ops is None else ops):
+    ops = graph._ops if ops is None else ops
+    for op in ops:
         node_def_of(op, graph_def.node.add(), add_shapes)
+    if graph._functions:
+        if ops is graph._ops:
+            used = [graph._functions[name] for name in sorted(graph._functions)]
+        else:
+            used = function.functions_used(ops)
+        for fn in used:
+            graph_def.library.function.append(function.function_to_def(fn))
     return graph_def
 
 
@@ -345,9 +373,35 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
             raise ValueError(f"Attempted to map inputs that were not found in graph_def: "
                              f"[{key[0]}:{key[1]}]")
     order = _topological_order(list(graph_def.node), source)
-    created: dict[str, Operation] = {}
+    from tensorslow.framework import function
+
+    with function.LibraryImporter(graph, graph_def.library, source) as library:
+        # Functions are read first, each when a node (or another function) first names it,
+        # so a function the engine cannot run is refused before any node is added.
+        library.convert_all()
+        created = _import_nodes(graph, order, mapped, prefix, source)
+    if return_elements is None:
+        return None
+    out = []
+    for element in return_elements:
+        if ":" in element:
+            src, index, _ = _parse_input(element)
+            if src not in created or index >= len(created[src]._outputs):
+                raise ValueError(f"Requested return_element {element!r} not found in "
+                                 "graph_def.")
+            out.append(created[src]._outputs[index])
+        else:
+            if element not in created:
+                raise ValueError(f"Requested return_element {element!r} not found in "
+                                 "graph_def.")
+            out.append(created[element])
+    return out
+
+
+def _import_nodes(graph, order, mapped, prefix: str, source: str) -> dict[str, Operation]:
     from tensorslow.framework.ops import get_op_info
 
+    created: dict[str, Operation] = {}
     for node in order:
         where = f"{source}, node '{node.name}'"
         info = get_op_info(node.op)
@@ -369,17 +423,7 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
                     None, None, f"{where}: input '{inp}' names output {index} of "
                     f"'{src}', which has {len(src_op._outputs)} outputs")
             inputs.append(src_op._outputs[index])
-        attrs = {}
-        for attr_name, value in node.attr.items():
-            if attr_name == "_output_shapes":
-                continue
-            declared = info.attrs.get(attr_name)
-            attrs[attr_name] = attr_from_proto(value, declared[0] if declared else None,
-                                               f"{where}, attr '{attr_name}'")
-        for attr_name, (_, default) in info.attrs.items():
-            if attr_name not in attrs and default is REQUIRED:
-                raise errors.InvalidArgumentError(None, None, f"{where}: missing required "
-                                                  f"attr '{attr_name}'")
+        attrs = node_attrs(node, info, where)
         if "_class" in attrs and prefix:
             attrs["_class"] = [_prefixed_class(c, prefix) for c in attrs["_class"]]
         op = Operation.__new__(Operation)
@@ -391,22 +435,23 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
         if node.device:
             op._set_device(node.device)
         created[node.name] = op
-    if return_elements is None:
-        return None
-    out = []
-    for element in return_elements:
-        if ":" in element:
-            src, index, _ = _parse_input(element)
-            if src not in created or index >= len(created[src]._outputs):
-                raise ValueError(f"Requested return_element {element!r} not found in "
-                                 "graph_def.")
-            out.append(created[src]._outputs[index])
-        else:
-            if element not in created:
-                raise ValueError(f"Requested return_element {element!r} not found in "
-                                 "graph_def.")
-            out.append(created[element])
-    return out
+    return created
+
+
+def node_attrs(node, info, where: str) -> dict:
+    """The attrs of a NodeDef as Python values, checked against what its op declares."""
+    attrs = {}
+    for attr_name, value in node.attr.items():
+        if attr_name == "_output_shapes":
+            continue
+        declared = info.attrs.get(attr_name)
+        attrs[attr_name] = attr_from_proto(value, declared[0] if declared else None,
+                                           f"{where}, attr '{attr_name}'")
+    for attr_name, (_, default) in info.attrs.items():
+        if attr_name not in attrs and default is REQUIRED:
+            raise errors.InvalidArgumentError(None, None, f"{where}: missing required "
+                                              f"attr '{attr_name}'")
+    return attrs
 
 
 def _prefixed_class(value, prefix: str):

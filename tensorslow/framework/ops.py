@@ -397,6 +397,10 @@ class Graph:
         self.seed = None
         self._lock = threading.RLock()
         self._variable_scope_store = None  # made by tensorslow.ops.variable_scope
+        # Function graphs (tensorslow.framework.function.FuncGraph) have the graph they are
+        # defined in here; a graph and all its function graphs share one function library.
+        self._outer_graph: Graph | None = None
+        self._functions: dict = {}
 
     # -- defaults ----------------------------------------------------------------------------
     def as_default(self) -> _DefaultContext:
@@ -558,19 +562,24 @@ class Graph:
             raise errors.GraphFinalizedError(None, None,
                                              "Graph is finalized and cannot be modified.")
         tensors = []
+        info = _OPS.get(op_type)
         for i, t in enumerate(inputs):
             t = convert_to_tensor(t) if not isinstance(t, Tensor) else t
             if t._op._graph is not self:
-                raise errors.InvalidGraphElementError(
-                    None, None, f"Input {i} of '{name or op_type}' ({t.name}) is from a "
-                    "different graph: all inputs of an op must be in the op's graph.")
+                if self._outer_graph is None:
+                    raise errors.InvalidGraphElementError(
+                        None, None, f"Input {i} of '{name or op_type}' ({t.name}) is from a "
+                        "different graph: all inputs of an op must be in the op's graph.")
+                # A function body reads a value of an enclosing graph: it becomes an input.
+                # A variable an op updates is named, not read, so it is not captured.
+                if info is None or i not in info.ref_inputs:
+                    t = self.capture(t)
             tensors.append(t)
         context = self._cond_context
         if context is not None:
             info = _OPS.get(op_type)
             refs = info.ref_inputs if info is not None else ()
             tensors, control_inputs = context.enter_op(tensors, list(control_inputs), refs)
-        info = _OPS.get(op_type)
         if info is None:
             if type(op).compute is None:
                 raise errors.NotFoundError(None, None, f"Op type not registered '{op_type}'")
@@ -804,7 +813,12 @@ def is_tensor_like(value) -> bool:
 
 
 def _graph_of(values) -> Graph:
-    """The graph of the first tensor-like value, else the default graph."""
+    """The graph of the first tensor-like value, else the default graph. While a function
+    body is being built (the default graph is a function graph), it is that body: values of
+    enclosing graphs are captured into it."""
+    default = get_default_graph()
+    if default._outer_graph is not None:
+        return default
     for v in values:
         if isinstance(v, Tensor):
             return v._op._graph
@@ -813,7 +827,7 @@ def _graph_of(values) -> Graph:
         g = getattr(v, "graph", None)
         if isinstance(g, Graph):
             return g
-    return get_default_graph()
+    return default
 
 
 def _as_control_op(c, graph: Graph) -> Operation:
@@ -877,8 +891,11 @@ def make_op(op_type: str, inputs: Sequence[Any], attrs: dict | None = None, name
             graph: Graph | None = None) -> Operation:
     """Creates an op of a registered type in the graph of its inputs (else the default)."""
     tensors = [v if isinstance(v, Tensor) else convert_to_tensor(v) for v in inputs]
-    if graph is None:
-        graph = _graph_of(tensors) if tensors else get_default_graph()
+    default = get_default_graph()
+    if default._outer_graph is not None:
+        graph = default  # building a function body: every op goes into it
+    elif graph is None:
+        graph = _graph_of(tensors) if tensors else default
     op = Operation.__new__(Operation)
     graph._init_op(op, op_type, tensors, dict(attrs) if attrs else {}, name, [])
     return op

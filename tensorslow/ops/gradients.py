@@ -68,11 +68,14 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
     if len(grad_ys) != len(ys):
         raise ValueError(f"Passed {len(grad_ys)} grad_ys for {len(ys)} ys")
     stop = {_x_tensor(s)._op for s in _as_list(stop_gradients)} if stop_gradients else set()
-    graph = _graph_of(ys + xs)
+    source = (ys + xs)[0].graph if ys + xs else None
     for t in ys + xs:
-        if t.graph is not graph:
+        if t.graph is not source:
             raise errors.InvalidGraphElementError(None, t.op, f"{t.name} is from a different "
                                                   "graph than the other tensors.")
+    # The gradient goes into the tensors' graph, or into the function body being built (a
+    # loop's gradient body differentiates the forward body from there).
+    graph = _graph_of(ys + xs)
 
     with graph.as_default(), graph.name_scope(name):
         between = _between(ys, xs)
@@ -104,8 +107,9 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
                 raise
             if grad_fn is None:
                 continue
-            out_grads = [g if g is not None else array_ops.zeros_like(t)
-                         for t, g in zip(op._outputs, out_grads)]
+            if not getattr(grad_fn, "accepts_none", False):
+                out_grads = [g if g is not None else array_ops.zeros_like(t)
+                             for t, g in zip(op._outputs, out_grads)]
             with graph.name_scope(op.name + "_grad"):
                 in_grads = grad_fn(op, *out_grads)
             if not isinstance(in_grads, (list, tuple)):

@@ -155,8 +155,12 @@ def _is_initialized_kernel(op, ctx):
 
 register_op("VarIsInitializedOp", infer=lambda op: [(dtypes.bool, TensorShape([]))],
             kernel=_is_initialized_kernel, stateful=True)
+# TensorFlow 2's save functions call it before reading a variable to save it: variable values
+# here are never shared writable buffers, so there is nothing to do.
+register_op("DisableCopyOnRead", infer=lambda op: [], stateful=True,
+            kernel=lambda op, ctx: (lambda resource: None))
 for _type in ("AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp",
-              "VarIsInitializedOp"):
+              "VarIsInitializedOp", "DisableCopyOnRead"):
     NotDifferentiable(_type)
 
 

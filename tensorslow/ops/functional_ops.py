@@ -1,0 +1,627 @@
+"""Ops that call library functions: PartitionedCall and StatefulPartitionedCall, and
+functional control flow as TensorFlow 2 writes it, If/StatelessIf, While/StatelessWhile and
+Case/StatelessCase; and `while_loop`, which builds a While.
+
+Each kernel compiles the plans of the functions it calls once, when its own plan is built
+(`executor.function_plan`), and runs them per call with the values of its inputs: a loop's
+iterations are calls of its cond and body plans, with nothing rebuilt between them.
+
+`while_loop` writes its loop as TensorFlow 2 does (so TensorFlow imports and runs it): the
+loop variables are [loop counter, maximum iterations, *the user's loop variables, *the values
+cond and body capture from outside]; the body returns them in that order, the captures
+unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tensorslow.framework import dtypes, errors
+from tensorslow.framework import function as function_lib
+from tensorslow.framework.ops import (
+    Operation,
+    RegisterGradient,
+    Tensor,
+    _graph_of,
+    convert_to_tensor,
+    get_default_graph,
+    make_op,
+    register_op,
+)
+from tensorslow.framework.tensor_shape import TensorShape, as_shape
+
+# --------------------------------------------------------------------------------------------
+# Calling functions
+# --------------------------------------------------------------------------------------------
+
+
+def _function(op: Operation, attr: str) -> function_lib.Function:
+    return function_lib.lookup(op._graph, op._attrs[attr])
+
+
+def _check_args(op: Operation, fn: function_lib.Function, args, what: str) -> None:
+    if len(args) != len(fn.inputs):
+        raise ValueError(f"{what} '{fn.name}' takes {len(fn.inputs)} arguments, '{op.name}' "
+                         f"passes {len(args)}")
+    for i, (t, arg) in enumerate(zip(args, fn.inputs)):
+        if t._dtype is not None and arg._dtype is not None and (
+                t._dtype.base_dtype != arg._dtype.base_dtype):
+            raise TypeError(f"Argument {i} of {what.lower()} '{fn.name}' is "
+                            f"{arg._dtype.name}, '{op.name}' passes {t._dtype.name}")
+
+
+def _caller(fn: function_lib.Function, ctx):
+    from tensorslow.client.executor import function_plan
+
+    return function_plan(fn, ctx).call
+
+
+def _results(n: int, call):
+    """A kernel returning `call`'s results as the executor takes them (one value or a
+    tuple)."""
+    if n == 1:
+        return lambda *args: call(args)[0]
+    return lambda *args: tuple(call(args))
+
+
+def _call_infer(op):
+    fn = _function(op, "f")
+    _check_args(op, fn, op._inputs, "Function")
+    return list(zip(fn.output_types, fn.output_shapes))
+
+
+def _call_kernel(op, ctx):
+    return _results(len(op._outputs), _caller(_function(op, "f"), ctx))
+
+
+_CALL_ATTRS = {"Tin": ("list(type)", []), "Tout": ("list(type)", []), "f": ("func", None),
+               "config": ("string", ""), "config_proto": ("string", ""),
+               "executor_type": ("string", "")}
+register_op("PartitionedCall", infer=_call_infer, kernel=_call_kernel, attrs=_CALL_ATTRS,
+            stateful=True)
+register_op("StatefulPartitionedCall", infer=_call_infer, kernel=_call_kernel,
+            attrs=_CALL_ATTRS, stateful=True)
+
+
+def partitioned_call(args, f: function_lib.Function, name=None, stateful=None):
+    """Calls library function `f` on `args`; its results."""
+    args = [convert_to_tensor(a) for a in args]
+    stateful = f.stateful if stateful is None else stateful
+    op = make_op("StatefulPartitionedCall" if stateful else "PartitionedCall", args,
+                 {"Tin": [a._dtype for a in args], "Tout": f.output_types,
+                  "f": function_lib.func_attr(f.name)}, name=name)
+    return op._outputs
+
+
+# --------------------------------------------------------------------------------------------
+# If and Case
+# --------------------------------------------------------------------------------------------
+
+
+def truthy(value) -> bool:
+    """TensorFlow's truth of a predicate: a scalar is true when nonzero (a string when not
+    empty); any other tensor when it has elements."""
+    if type(value) is not np.ndarray:
+        value = np.asarray(value)
+    if value.ndim:
+        return value.size > 0
+    if value.dtype == object:
+        return len(value.item()) > 0
+    return bool(value)
+
+
+def _merged_shapes(fns) -> list[TensorShape]:
+    from tensorslow.ops.control_flow_ops import _common_shape
+
+    shapes = fns[0].output_shapes
+    for fn in fns[1:]:
+        shapes = [_common_shape(a, b) for a, b in zip(shapes, fn.output_shapes)]
+    return shapes
+
+
+def _branches_infer(op, fns, args):
+    for fn in fns:
+        _check_args(op, fn, args, "Branch")
+        if fn.output_types != fns[0].output_types:
+            raise TypeError(f"The branches of '{op.name}' return different types: "
+                            f"{[t.name for t in fns[0].output_types]} and "
+                            f"{[t.name for t in fn.output_types]}")
+    shapes = op._attrs.get("output_shapes") or _merged_shapes(fns)
+    return list(zip(fns[0].output_types, shapes))
+
+
+def _if_infer(op):
+    return _branches_infer(op, [_function(op, "then_branch"), _function(op, "else_branch")],
+                           op._inputs[1:])
+
+
+def _if_kernel(op, ctx):
+    then_call = _caller(_function(op, "then_branch"), ctx)
+    else_call = _caller(_function(op, "else_branch"), ctx)
+
+    def run_if(cond, *args):
+        return (then_call if truthy(cond) else else_call)(args)
+    return _results(len(op._outputs), lambda args: run_if(*args))
+
+
+_IF_ATTRS = {"Tcond": ("type", None), "Tin": ("list(type)", []), "Tout": ("list(type)", []),
+             "then_branch": ("func", None), "else_branch": ("func", None),
+             "output_shapes": ("list(shape)", [])}
+register_op("If", infer=_if_infer, kernel=_if_kernel, attrs=_IF_ATTRS, stateful=True)
+register_op("StatelessIf", infer=_if_infer, kernel=_if_kernel, attrs=_IF_ATTRS, stateful=True)
+
+
+def _case_infer(op):
+    fns = [function_lib.lookup(op._graph, b) for b in op._attrs["branches"]]
+    if not fns:
+        raise ValueError(f"'{op.name}' (Case) has no branches")
+    return _branches_infer(op, fns, op._inputs[1:])
+
+
+def _case_kernel(op, ctx):
+    calls = [_caller(function_lib.lookup(op._graph, b), ctx) for b in op._attrs["branches"]]
+    last = len(calls) - 1
+
+    def run_case(index, *args):
+        i = int(index)
+        return calls[i if 0 <= i < last else last](args)  # out of range: the last (default)
+    return _results(len(op._outputs), lambda args: run_case(*args))
+
+
+_CASE_ATTRS = {"Tin": ("list(type)", []), "Tout": ("list(type)", []),
+               "branches": ("list(func)", []), "output_shapes": ("list(shape)", [])}
+register_op("Case", infer=_case_infer, kernel=_case_kernel, attrs=_CASE_ATTRS, stateful=True)
+register_op("StatelessCase", infer=_case_infer, kernel=_case_kernel, attrs=_CASE_ATTRS,
+            stateful=True)
+
+
+# --------------------------------------------------------------------------------------------
+# While
+# --------------------------------------------------------------------------------------------
+
+
+def _while_infer(op):
+    cond, body = _function(op, "cond"), _function(op, "body")
+    args = op._inputs
+    _check_args(op, cond, args, "Loop condition")
+    _check_args(op, body, args, "Loop body")
+    if len(cond.outputs) != 1:
+        raise ValueError(f"The condition of '{op.name}' must return one tensor, it returns "
+                         f"{len(cond.outputs)}")
+    types = [t._dtype for t in args]
+    stacked = len(body.outputs) - len(args)  # values the body also returns for the gradient
+    if body.output_types[:len(args)] != types or stacked != op._attrs.get("_stacked_outputs",
+                                                                          0):
+        raise TypeError(f"The body of '{op.name}' must return the types of the loop variables "
+                        f"{[t.name for t in types]}, it returns "
+                        f"{[t.name for t in body.output_types]}")
+    shapes = op._attrs.get("output_shapes") or [
+        _loop_shape(t._shape, s) for t, s in zip(args, body.output_shapes)]
+    return list(zip(types, shapes)) + [(dtypes.variant, TensorShape([]))] * stacked
+
+
+def _loop_shape(entering: TensorShape, after_body: TensorShape) -> TensorShape:
+    from tensorslow.ops.control_flow_ops import _common_shape
+
+    return _common_shape(entering, after_body)
+
+
+def _shape_checks(op: Operation) -> list[tuple[int, tuple]]:
+    """(loop variable index, its invariant's dims) for each variable whose shape is
+    constrained: checked after every iteration."""
+    checks = []
+    for i, shape in enumerate(op._attrs.get("output_shapes") or []):
+        dims = shape.as_tuple()
+        if dims is not None and op._inputs[i]._dtype not in (dtypes.resource, dtypes.variant):
+            checks.append((i, dims))
+    return checks
+
+
+def _loop_var_name(op: Operation, index: int) -> str:
+    names = getattr(op, "_loop_var_names", None)
+    if names is not None and names[index]:
+        return f"loop variable '{names[index]}'"
+    body = _function(op, "body")
+    return f"loop variable {index} ('{body.arg_names[index]}' of '{body.name}')"
+
+
+def _while_kernel(op, ctx):
+    cond_call = _caller(_function(op, "cond"), ctx)
+    body_fn = _function(op, "body")
+    body_call = _caller(body_fn, ctx)
+    checks = _shape_checks(op)
+    n = len(op._inputs)
+    stacked = body_fn.outputs[n:]  # values kept from every iteration, for the gradient
+
+    def check(values, iteration):
+        for i, dims in checks:
+            shape = np.shape(values[i])
+            if len(shape) != len(dims) or any(d is not None and d != s
+                                              for d, s in zip(dims, shape)):
+                raise errors.InvalidArgumentError(
+                    None, op, f"The body of '{op.name}' changed the shape of "
+                    f"{_loop_var_name(op, i)} to {list(shape)} in iteration {iteration}, which "
+                    f"its shape invariant {TensorShape(list(dims))} does not allow")
+
+    def run_while(*args):
+        values = list(args)
+        iteration = 0
+        stacks = [[] for _ in stacked]
+        while True:
+            c = cond_call(values)[0]
+            kind = type(c)
+            if kind is np.bool_ or kind is np.ndarray and c.dtype == np.bool_ and not c.ndim:
+                if not c:
+                    break
+            elif not truthy(c):
+                break
+            values = body_call(values)
+            if stacks:
+                for stack, value in zip(stacks, values[n:]):
+                    stack.append(value)
+                del values[n:]
+            iteration += 1
+            if checks:
+                check(values, iteration)
+        if stacks:
+            from tensorslow.ops.list_ops import TensorListValue
+
+            values += [TensorListValue(tuple(stack), t._dtype.as_numpy_dtype, t._shape.as_tuple())
+                       for stack, t in zip(stacks, stacked)]
+        return values
+
+    return _results(len(op._outputs), lambda args: run_while(*args))
+
+
+_WHILE_ATTRS = {"T": ("list(type)", []), "cond": ("func", None), "body": ("func", None),
+                "output_shapes": ("list(shape)", []), "parallel_iterations": ("int", 10)}
+register_op("While", infer=_while_infer, kernel=_while_kernel, attrs=_WHILE_ATTRS,
+            stateful=True)
+register_op("StatelessWhile", infer=_while_infer, kernel=_while_kernel, attrs=_WHILE_ATTRS,
+            stateful=True)
+
+
+# --------------------------------------------------------------------------------------------
+# while_loop
+# --------------------------------------------------------------------------------------------
+
+
+def _flatten(structure) -> list:
+    from tensorslow.ops.control_flow_ops import _flatten as flatten
+
+    return flatten(structure)
+
+
+def _pack(structure, flat: list):
+    from tensorslow.ops.control_flow_ops import _pack as pack
+
+    return pack(structure, list(flat))
+
+
+def _call_with(fn, structure, flat: list, single: bool):
+    packed = _pack(structure, flat)
+    return fn(packed) if single else fn(*packed)
+
+
+def _build_body(graph, name: str, types, shapes, names) -> tuple:
+    body = function_lib.FuncGraph(function_lib.unique_function_name(graph, name), graph)
+    args = [body.add_input(t, s, n) for t, s, n in zip(types, shapes, names)]
+    return body, args
+
+
+def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations=10,
+               back_prop=True, swap_memory=False, name=None, maximum_iterations=None,
+               return_same_structure=False):
+    """Repeats `body` while `cond` is true: TensorFlow 1's tf.while_loop.
+
+    `cond(*loop_vars)` returns a scalar bool tensor; `body(*loop_vars)` returns new values of
+    the same structure, dtypes and (within `shape_invariants`, default: the entering shapes)
+    shapes. `maximum_iterations` bounds the iterations (the loop stops there). Tensors cond and
+    body read from outside are passed in; variables they make are made once, outside.
+    `parallel_iterations` and `swap_memory` are accepted (iterations run one after another);
+    with `back_prop=False` no gradient flows through the loop.
+    """
+    if not callable(cond) or not callable(body):
+        raise TypeError("while_loop needs callables cond and body")
+    if parallel_iterations is not None and int(parallel_iterations) < 1:
+        raise ValueError("parallel_iterations must be a positive integer.")
+    single = not isinstance(loop_vars, (list, tuple))
+    if isinstance(loop_vars, (list, tuple)) and not loop_vars:
+        raise ValueError("No loop variables provided")
+    flat_in = [convert_to_tensor(v) for v in _flatten(loop_vars)]
+    structure = loop_vars
+    if shape_invariants is None:
+        invariants = [t._shape for t in flat_in]
+    else:
+        invariants = [as_shape(s) for s in _flatten_like(loop_vars, shape_invariants)]
+    for t, inv in zip(flat_in, invariants):
+        if not inv.is_compatible_with(t._shape):
+            raise ValueError(f"The shape invariant specified for {t.name} is not compatible "
+                             f"with the initial shape of the loop variable. It enters the loop "
+                             f"with shape {t._shape}, but the specified shape invariant is "
+                             f"{inv}.")
+    graph = _graph_of(flat_in) if flat_in else get_default_graph()
+    with graph.as_default(), graph.name_scope(name or "while") as scope:
+        scope_name = scope[:-1] if scope else "while"
+        from tensorslow.ops import constant_op, math_ops
+
+        counter = constant_op.constant(0, dtypes.int32, name="loop_counter")
+        if maximum_iterations is None:
+            limit = constant_op.constant(-1, dtypes.int32, name="maximum_iterations")
+        else:
+            limit = convert_to_tensor(maximum_iterations, dtype=dtypes.int32,
+                                      name="maximum_iterations")
+            if limit._shape.ndims not in (None, 0):
+                raise ValueError(f"maximum_iterations must be a scalar, got shape "
+                                 f"{limit._shape}")
+        entering = [counter, limit, *flat_in]
+        types = [t._dtype for t in entering]
+        for t in entering:
+            if t._dtype is None:
+                raise errors.BuildTypeError(None, t._op, f"Loop variable {t.name} has no dtype")
+        shapes = [TensorShape([]), TensorShape([]), *invariants]
+        names = ["loop_counter", "maximum_iterations"] + [
+            f"placeholder_{i}" if i else "placeholder" for i in range(len(flat_in))]
+
+        cond_graph, cond_args = _build_body(graph, f"{scope_name}_cond", types, shapes, names)
+        with cond_graph.as_default():
+            pred = convert_to_tensor(_call_with(cond, structure, cond_args[2:], single))
+            if pred._dtype != dtypes.bool:
+                raise TypeError(f"The loop condition must return a bool tensor, got {pred}")
+            if pred._shape.ndims not in (None, 0):
+                raise ValueError(f"The loop condition must return a scalar, got shape "
+                                 f"{pred._shape}")
+            if maximum_iterations is not None:
+                pred = math_ops.logical_and(math_ops.less(cond_args[0], cond_args[1]), pred)
+            from tensorslow.ops import array_ops
+
+            pred = array_ops.identity(pred, name="identity")
+
+        body_graph, body_args = _build_body(graph, f"{scope_name}_body", types, shapes, names)
+        with body_graph.as_default():
+            result = _call_with(body, structure, body_args[2:], single)
+            if single and isinstance(result, (list, tuple)) and len(result) == 1:
+                result = result[0]
+            if not single and isinstance(structure, (list, tuple)) and len(structure) == 1 \
+                    and not isinstance(result, (list, tuple)):
+                result = [result]
+            flat_out = [convert_to_tensor(v) for v in _flatten(result)]
+            if len(flat_out) != len(flat_in):
+                raise ValueError(f"The body of the while loop returns {len(flat_out)} values "
+                                 f"for {len(flat_in)} loop variables")
+            for i, (t_in, t_out, inv) in enumerate(zip(flat_in, flat_out, invariants)):
+                if t_out._dtype != t_in._dtype:
+                    raise TypeError(f"Loop variable {i} ({t_in.name}) enters the loop as "
+                                    f"{t_in._dtype.name}, but the body returns "
+                                    f"{t_out._dtype.name if t_out._dtype else 'an untyped'} "
+                                    "tensor")
+                if not inv.is_compatible_with(t_out._shape):
+                    raise ValueError(
+                        f"Input tensor '{t_in.name}' enters the loop with shape {inv}, but has "
+                        f"shape {t_out._shape} after one iteration. To allow the shape to vary "
+                        "across iterations, use the `shape_invariants` argument of "
+                        "tf.while_loop to specify a less-specific shape.")
+            next_counter = math_ops.add(body_args[0], 1)
+            outputs = [next_counter, body_args[1], *flat_out]
+            outputs = [array_ops.identity(t, name="identity") for t in outputs]
+
+        # What either function captured becomes a loop variable of both, passed unchanged.
+        captured = []
+        for source, _ in [*cond_graph.captures, *body_graph.captures]:
+            if source not in captured:
+                captured.append(source)
+        cond_inputs = [*cond_args, *[cond_graph.capture(t) for t in captured]]
+        body_inputs = [*body_args, *[body_graph.capture(t) for t in captured]]
+        with body_graph.as_default():
+            outputs += [array_ops.identity(p, name="identity") for p in body_inputs[len(
+                body_args):]]
+        cond_graph.inputs, body_graph.inputs = cond_inputs, body_inputs
+        cond_graph.outputs, body_graph.outputs = [pred], outputs
+        cond_fn = function_lib.add_function(graph, function_lib.Function(
+            cond_graph.name, cond_graph, cond_inputs, [pred]))
+        body_fn = function_lib.add_function(graph, function_lib.Function(
+            body_graph.name, body_graph, body_inputs, outputs))
+        all_inputs = [*entering, *captured]
+        op = make_op("While", all_inputs, {
+            "T": [t._dtype for t in all_inputs],
+            "cond": function_lib.func_attr(cond_fn.name),
+            "body": function_lib.func_attr(body_fn.name),
+            "output_shapes": [*shapes, *[t._shape for t in captured]],
+            "parallel_iterations": int(parallel_iterations or 10)}, name=scope_name + "/")
+        op._loop_var_names = [None, None, *[t.name for t in flat_in],
+                              *[t.name for t in captured]]
+        results = list(op._outputs[2:2 + len(flat_in)])
+        if not back_prop:
+            results = [array_ops.stop_gradient(t) for t in results]
+    packed = _pack(structure, results)
+    if single:
+        return packed
+    if not return_same_structure and isinstance(packed, (list, tuple)) and len(packed) == 1:
+        return packed[0]
+    return packed
+
+
+def _flatten_like(structure, shapes) -> list:
+    """The shapes of `shapes`, a structure like `structure` (loop_vars) with a shape where it
+    has a tensor, in the order of `_flatten(structure)`."""
+    if isinstance(structure, dict):
+        if not isinstance(shapes, dict) or set(shapes) != set(structure):
+            raise ValueError("shape_invariants must have the structure of loop_vars")
+        return [s for k in sorted(structure) for s in _flatten_like(structure[k], shapes[k])]
+    if isinstance(structure, (list, tuple)):
+        if not isinstance(shapes, (list, tuple)) or len(shapes) != len(structure):
+            raise ValueError(f"shape_invariants must have the structure of loop_vars: "
+                             f"{shapes!r} for {len(structure)} loop variables")
+        return [s for item, sh in zip(structure, shapes) for s in _flatten_like(item, sh)]
+    return [shapes]
+
+
+# --------------------------------------------------------------------------------------------
+# The gradient of While
+# --------------------------------------------------------------------------------------------
+#
+# As TensorFlow 2 does it: the gradient is another While that runs the body's gradient once per
+# forward iteration, last iteration first. What the body's gradient needs of the forward values
+# of an iteration (an op's inputs, a loop variable's value) the forward loop keeps, one value
+# per iteration, as extra results of its body that the While stacks into TensorLists
+# (`_stacked_outputs`); the gradient body reads item `iterations - 1 - i` in its iteration i.
+# Loop-invariant values (the captures) and constants are read directly, never stacked.
+
+
+def _differentiable(dtype) -> bool:
+    return dtype is not None and (dtype.is_floating or dtype.is_complex
+                                  or dtype == dtypes.variant)
+
+
+def _passes_through(body: function_lib.Function, index: int) -> bool:
+    """Whether the body returns loop variable `index` unchanged (a loop invariant)."""
+    out, arg = body.outputs[index], body.inputs[index]
+    while out is not arg and out._op._type == "Identity":
+        out = out._op._inputs[0]
+    return out is arg
+
+
+def _root_of(graph):
+    while graph._outer_graph is not None:
+        graph._version += 1
+        graph = graph._outer_graph
+    return graph
+
+
+def _stack_values(op: Operation, tensors: list[Tensor]) -> list[Tensor]:
+    """The outputs of While `op` that stack `tensors` (of its body) over its iterations,
+    adding them to the loop (a new body function that also returns them) where needed."""
+    kept = list(getattr(op, "_stacked", []))
+    new = [t for t in tensors if t not in kept]
+    if new:
+        n = len(op._inputs)
+        body = _function(op, "body")
+        kept += new
+        graph = op._graph
+        fn = function_lib.Function(
+            function_lib.unique_function_name(graph, body.name.split("_stacked")[0]
+                                              + "_stacked"),
+            body.graph, body.inputs, [*body.outputs[:n], *kept],
+            arg_names=body.arg_names,
+            ret_names=[*body.ret_names[:n], *[f"stacked_{i}" for i in range(len(kept))]])
+        fn.stacked = len(kept)
+        function_lib.add_function(graph, fn)
+        op._attrs["body"] = function_lib.func_attr(fn.name)
+        op._attrs["_stacked_outputs"] = len(kept)
+        op._outputs = (*op._outputs, *[Tensor(op, len(op._outputs) + i, dtypes.variant,
+                                              TensorShape([])) for i in range(len(new))])
+        op._stacked = kept
+        op._graph._version += 1
+        _root_of(op._graph)._version += 1
+    n = len(op._inputs)
+    return [op._outputs[n + kept.index(t)] for t in tensors]
+
+
+def _while_grad(op, *grads):
+    from tensorslow.ops import array_ops, list_ops, math_ops
+    from tensorslow.ops.gradients import gradients
+
+    body = _function(op, "body")
+    n = len(op._inputs)
+    if n < 2 or op._inputs[0]._dtype != dtypes.int32 or op._inputs[1]._dtype != dtypes.int32:
+        raise LookupError(f"No gradient for '{op.name}' (While): its first two loop variables "
+                          "must be the loop counter and the maximum iterations, as "
+                          "tf.while_loop writes them")
+    diff = [i for i in range(2, n) if _differentiable(op._inputs[i]._dtype)]
+    if not diff or all(grads[i] is None for i in diff):
+        return [None] * n
+    graph = get_default_graph()
+    base = body.name.split("_stacked")[0]
+    grad_body = function_lib.FuncGraph(function_lib.unique_function_name(
+        graph, f"{base}_grad_body"), graph)
+    counter = grad_body.add_input(dtypes.int32, [], "counter")
+    total = grad_body.add_input(dtypes.int32, [], "iterations")
+    incoming = [grad_body.add_input(op._outputs[i]._dtype, op._outputs[i]._shape, f"grad_{i}")
+                for i in diff]
+    forward_args = {t: i for i, t in enumerate(body.inputs)}
+    dead_in_body: list = []
+
+    def conditional() -> set:
+        if not dead_in_body:
+            from tensorslow.client.executor import conditional_ops
+
+            dead_in_body.append(conditional_ops(body.graph._ops))
+        return dead_in_body[0]
+    stacked: list[Tensor] = []        # forward values the gradient reads, in order
+    stacked_args: list[Tensor] = []   # their TensorLists, arguments of the gradient body
+
+    with grad_body.as_default():
+        position = math_ops.subtract(math_ops.subtract(total, 1), counter, name="position")
+
+        def forward_value(t: Tensor):
+            if t._op._graph is not body.graph:
+                return None
+            if t._op._type == "Const":
+                from tensorslow.ops import constant_op
+
+                return constant_op.constant(t._op._attrs["value"], name="forward_const")
+            index = forward_args.get(t)
+            if index is not None and _passes_through(body, index):
+                return grad_body.capture(op._inputs[index])
+            if t._dtype is None:
+                raise errors.BuildTypeError(None, t._op, f"The gradient of '{op.name}' needs "
+                                            f"{t.name}, which has no dtype")
+            stacked.append(t)
+            arg = grad_body._placeholder(dtypes.variant, [], f"stacked_{len(stacked) - 1}")
+            stacked_args.append(arg)
+            with grad_body.control_dependencies(None):
+                value = list_ops.tensor_list_get_item(arg, position, element_dtype=t._dtype,
+                                                      element_shape=t._shape)
+            value.set_shape(t._shape)
+            if t._op in conditional():
+                value._op._attrs["_may_be_dead"] = True  # kept from a cond branch
+            return value
+
+        grad_body.capture_hook = forward_value
+        outgoing = gradients([body.outputs[i] for i in diff], [body.inputs[i] for i in diff],
+                             grad_ys=incoming, name="body_grad")
+        outgoing = [array_ops.zeros_like(g_in) if g is None else g
+                    for g, g_in in zip(outgoing, incoming)]
+        grad_body.capture_hook = None
+        captured = grad_body.captures
+        outputs = [math_ops.add(counter, 1), total, *outgoing, *stacked_args,
+                   *[inner for _, inner in captured]]
+        outputs = [array_ops.identity(t, name="identity") for t in outputs]
+    inputs = [counter, total, *incoming, *stacked_args, *[inner for _, inner in captured]]
+    grad_body.inputs, grad_body.outputs = inputs, outputs
+
+    grad_cond = function_lib.FuncGraph(function_lib.unique_function_name(
+        graph, f"{base}_grad_cond"), graph)
+    cond_inputs = [grad_cond.add_input(t._dtype, t._shape, t._op._name) for t in inputs]
+    with grad_cond.as_default():
+        go = array_ops.identity(math_ops.less(cond_inputs[0], cond_inputs[1]), name="identity")
+    grad_cond.outputs = [go]
+    cond_fn = function_lib.add_function(graph, function_lib.Function(
+        grad_cond.name, grad_cond, cond_inputs, [go]))
+    body_fn = function_lib.add_function(graph, function_lib.Function(
+        grad_body.name, grad_body, inputs, outputs))
+
+    from tensorslow.ops import constant_op
+
+    start = [constant_op.constant(0, dtypes.int32, name="grad_counter"), op._outputs[0],
+             *[grads[i] if grads[i] is not None else array_ops.zeros_like(op._outputs[i])
+               for i in diff],
+             *_stack_values(op, stacked), *[source for source, _ in captured]]
+    grad_op = make_op("While", start, {
+        "T": [t._dtype for t in start],
+        "cond": function_lib.func_attr(cond_fn.name),
+        "body": function_lib.func_attr(body_fn.name),
+        "output_shapes": [t._shape for t in inputs],
+        "parallel_iterations": op._attrs.get("parallel_iterations", 10)}, name="while_grad")
+    result = [None] * n
+    for k, i in enumerate(diff):
+        result[i] = grad_op._outputs[2 + k]
+    return result
+
+
+_while_grad.accepts_none = True  # unconnected outputs get None, not zeros
+RegisterGradient("While")(_while_grad)
+RegisterGradient("StatelessWhile")(_while_grad)
+
+
+__all__ = ["while_loop", "partitioned_call", "truthy"]
