@@ -1,7 +1,7 @@
 """Top-level names re-exported by tensorslow/__init__.py (see __all__): the array ops, clipping,
-argmax/argmin, softmax at top level, while_loop, the `nn`, `losses` and `io` namespaces, and parsing
-tf.Examples (parse_example, the feature descriptions, SparseTensor), and `strings` with
-`string_join`."""
+argmax/argmin, softmax at top level, while_loop and TensorArray, the `nn`, `losses` and `io`
+namespaces, and parsing tf.Examples (parse_example, the feature descriptions, SparseTensor),
+and `strings` with `string_join`."""
 
 from tensorslow import io, losses, nn
 from tensorslow.framework.sparse_tensor import SparseTensor, SparseTensorValue
@@ -37,12 +37,14 @@ from tensorslow.ops.parsing_ops import (
     parse_single_example,
 )
 from tensorslow.ops.string_ops import string_join, strings
+from tensorslow.ops.tensor_array_ops import TensorArray
 
 __all__ = [
     "FixedLenFeature",
     "FixedLenSequenceFeature",
     "SparseTensor",
     "SparseTensorValue",
+    "TensorArray",
     "VarLenFeature",
     "argmax",
     "argmin",

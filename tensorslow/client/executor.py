@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from tensorslow.framework import errors
+from tensorslow.framework import dtypes, errors
 from tensorslow.framework.ops import Graph, Operation, Tensor
 
 
@@ -331,7 +331,7 @@ def _static_shape_value(op: Operation):
     dims = shape.as_list()
     if op._type in ("ZerosLike", "OnesLike"):
         dtype = op._inputs[0]._dtype
-        if dtype is None:
+        if dtype is None or dtype in (dtypes.variant, dtypes.resource):
             return None
         fill = np.zeros if op._type == "ZerosLike" else np.ones
         return fill(dims, dtype=dtype.as_numpy_dtype)

@@ -111,6 +111,10 @@ class FuncGraph(Graph):
             handle = getattr(source._op, "_handle_data", None)
             if handle is None and source._op._type == "VarHandleOp":
                 handle = (source._op._attrs["dtype"], source._op._attrs["shape"])
+            if handle is None and source._dtype == dtypes.variant:
+                from tensorslow.ops.list_ops import list_handle_data
+
+                handle = list_handle_data(source)
             if handle is not None:
                 inner._op._handle_data = handle
             self.captures.append((source, inner))

@@ -330,6 +330,10 @@ def fill(dims, value, name=None) -> Tensor:
 
 def _like_kernel(value):
     def build(op, ctx):
+        if op._attrs.get("T") == dtypes.variant and value == 0:
+            from tensorslow.ops.list_ops import zeros_like_list
+
+            return zeros_like_list
         like = np.zeros_like if value == 0 else np.ones_like
         return lambda x: like(np.asarray(x))
     return build

@@ -29,6 +29,7 @@ from tensorslow.framework.ops import (
     register_op,
 )
 from tensorslow.framework.tensor_shape import TensorShape, as_shape
+from tensorslow.ops import list_ops
 
 # --------------------------------------------------------------------------------------------
 # Calling functions
@@ -298,14 +299,39 @@ def _pack(structure, flat: list):
     return pack(structure, list(flat))
 
 
-def _call_with(fn, structure, flat: list, single: bool):
-    packed = _pack(structure, flat)
+def _call_with(fn, structure, templates: list, flat: list, single: bool):
+    packed = _pack(structure, _with_arrays(templates, flat))
     return fn(packed) if single else fn(*packed)
 
 
-def _build_body(graph, name: str, types, shapes, names) -> tuple:
+def _tensor_array_class():
+    from tensorslow.ops.tensor_array_ops import TensorArray
+
+    return TensorArray
+
+
+def _flows(values: list) -> list:
+    """Loop variables as tensors: a TensorArray is carried as its flow."""
+    array = _tensor_array_class()
+    return [v.flow if isinstance(v, array) else convert_to_tensor(v) for v in values]
+
+
+def _with_arrays(templates: list, flat: list) -> list:
+    """`flat` with the flows of TensorArray loop variables (per `templates`) made
+    TensorArrays again."""
+    array = _tensor_array_class()
+    return [template._with_flow(t) if isinstance(template, array) else t
+            for template, t in zip(templates, flat)]
+
+
+def _build_body(graph, name: str, entering, shapes, names) -> tuple:
     body = function_lib.FuncGraph(function_lib.unique_function_name(graph, name), graph)
-    args = [body.add_input(t, s, n) for t, s, n in zip(types, shapes, names)]
+    args = [body.add_input(t._dtype, s, n) for t, s, n in zip(entering, shapes, names)]
+    for t, arg in zip(entering, args):
+        if t._dtype == dtypes.variant:  # a list: its reads inside know the elements' shape
+            data = list_ops.list_handle_data(t)
+            if data is not None:
+                arg._op._handle_data = data
     return body, args
 
 
@@ -328,12 +354,14 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     single = not isinstance(loop_vars, (list, tuple))
     if isinstance(loop_vars, (list, tuple)) and not loop_vars:
         raise ValueError("No loop variables provided")
-    flat_in = [convert_to_tensor(v) for v in _flatten(loop_vars)]
+    templates = _flatten(loop_vars)
+    flat_in = _flows(templates)
     structure = loop_vars
     if shape_invariants is None:
         invariants = [t._shape for t in flat_in]
     else:
-        invariants = [as_shape(s) for s in _flatten_like(loop_vars, shape_invariants)]
+        invariants = [t._shape if t._dtype == dtypes.variant else as_shape(s)
+                      for t, s in zip(flat_in, _flatten_like(loop_vars, shape_invariants))]
     for t, inv in zip(flat_in, invariants):
         if not inv.is_compatible_with(t._shape):
             raise ValueError(f"The shape invariant specified for {t.name} is not compatible "
@@ -355,7 +383,6 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
                 raise ValueError(f"maximum_iterations must be a scalar, got shape "
                                  f"{limit._shape}")
         entering = [counter, limit, *flat_in]
-        types = [t._dtype for t in entering]
         for t in entering:
             if t._dtype is None:
                 raise errors.BuildTypeError(None, t._op, f"Loop variable {t.name} has no dtype")
@@ -363,9 +390,10 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
         names = ["loop_counter", "maximum_iterations"] + [
             f"placeholder_{i}" if i else "placeholder" for i in range(len(flat_in))]
 
-        cond_graph, cond_args = _build_body(graph, f"{scope_name}_cond", types, shapes, names)
+        cond_graph, cond_args = _build_body(graph, f"{scope_name}_cond", entering, shapes, names)
         with cond_graph.as_default():
-            pred = convert_to_tensor(_call_with(cond, structure, cond_args[2:], single))
+            pred = convert_to_tensor(_call_with(cond, structure, templates, cond_args[2:],
+                                                 single))
             if pred._dtype != dtypes.bool:
                 raise TypeError(f"The loop condition must return a bool tensor, got {pred}")
             if pred._shape.ndims not in (None, 0):
@@ -377,15 +405,16 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
 
             pred = array_ops.identity(pred, name="identity")
 
-        body_graph, body_args = _build_body(graph, f"{scope_name}_body", types, shapes, names)
+        body_graph, body_args = _build_body(graph, f"{scope_name}_body", entering, shapes, names)
         with body_graph.as_default():
-            result = _call_with(body, structure, body_args[2:], single)
+            result = _call_with(body, structure, templates, body_args[2:], single)
             if single and isinstance(result, (list, tuple)) and len(result) == 1:
                 result = result[0]
             if not single and isinstance(structure, (list, tuple)) and len(structure) == 1 \
                     and not isinstance(result, (list, tuple)):
                 result = [result]
-            flat_out = [convert_to_tensor(v) for v in _flatten(result)]
+            returned = _flatten(result)
+            flat_out = _flows(returned)
             if len(flat_out) != len(flat_in):
                 raise ValueError(f"The body of the while loop returns {len(flat_out)} values "
                                  f"for {len(flat_in)} loop variables")
@@ -433,7 +462,11 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
         results = list(op._outputs[2:2 + len(flat_in)])
         if not back_prop:
             results = [array_ops.stop_gradient(t) for t in results]
-    packed = _pack(structure, results)
+    array = _tensor_array_class()
+    # TensorArrays come out as the body returned them (with what it learned of their shape).
+    templates = [r if isinstance(r, array) and isinstance(t, array) else t
+                 for t, r in zip(templates, returned)]
+    packed = _pack(structure, _with_arrays(templates, results))
     if single:
         return packed
     if not return_same_structure and isinstance(packed, (list, tuple)) and len(packed) == 1:

@@ -1069,6 +1069,11 @@ def _add_n_infer(op):
 
 
 def _add_n_kernel(op, ctx):
+    if op._attrs.get("T") == dtypes.variant:
+        from tensorslow.ops.list_ops import add_lists
+
+        return lambda *lists: add_lists(lists)
+
     def add_n_values(*xs):
         out = np.add(xs[0], xs[1]) if len(xs) > 1 else np.asarray(xs[0])
         for x in xs[2:]:
