@@ -1,7 +1,7 @@
 """Top-level names re-exported by tensorslow/__init__.py (see __all__): the array ops, clipping,
-argmax/argmin, softmax at top level, while_loop and TensorArray, the `nn`, `losses` and `io`
-namespaces, and parsing tf.Examples (parse_example, the feature descriptions, SparseTensor),
-and `strings` with `string_join`."""
+argmax/argmin, softmax at top level, while_loop, TensorArray, map_fn/scan/foldl/foldr, the
+`nn`, `losses` and `io` namespaces, and parsing tf.Examples (parse_example, the feature
+descriptions, SparseTensor), and `strings` with `string_join`."""
 
 from tensorslow import io, losses, nn
 from tensorslow.framework.sparse_tensor import SparseTensor, SparseTensorValue
@@ -27,6 +27,7 @@ from tensorslow.ops.array_ops import (
     unstack,
 )
 from tensorslow.ops.functional_ops import while_loop
+from tensorslow.ops.map_fn import foldl, foldr, map_fn, scan
 from tensorslow.ops.math_ops import div_no_nan
 from tensorslow.ops.nn_ops import log_softmax, softmax
 from tensorslow.ops.parsing_ops import (
@@ -76,4 +77,8 @@ __all__ = [
     "unsorted_segment_sum",
     "unstack",
     "while_loop",
+    "foldl",
+    "foldr",
+    "map_fn",
+    "scan",
 ]

@@ -1,6 +1,8 @@
 """`ts.nn`: TF1's `tf.nn` namespace (activations, softmax, cross-entropies, dropout,
-convolution and pooling, ...)."""
+convolution and pooling, recurrent cells (`rnn_cell`) with `dynamic_rnn` and `static_rnn`,
+...)."""
 
+from tensorslow.ops import rnn_cell_impl as rnn_cell
 from tensorslow.ops.array_ops import gather as _gather
 from tensorslow.ops.batch_norm_ops import batch_normalization, fused_batch_norm
 from tensorslow.ops.conv_ops import (
@@ -34,6 +36,7 @@ from tensorslow.ops.nn_ops import (
     sparse_softmax_cross_entropy_with_logits,
     xw_plus_b,
 )
+from tensorslow.ops.rnn import dynamic_rnn, static_rnn
 
 avg_pool2d = avg_pool
 max_pool2d = max_pool
@@ -48,6 +51,7 @@ __all__ = [
     "conv2d_transpose",
     "depthwise_conv2d",
     "dropout",
+    "dynamic_rnn",
     "elu",
     "embedding_lookup",
     "fused_batch_norm",
@@ -60,6 +64,7 @@ __all__ = [
     "moments",
     "relu",
     "relu6",
+    "rnn_cell",
     "selu",
     "separable_conv2d",
     "sigmoid",
@@ -69,6 +74,7 @@ __all__ = [
     "softmax_cross_entropy_with_logits_v2",
     "softplus",
     "softsign",
+    "static_rnn",
     "sparse_softmax_cross_entropy_with_logits",
     "tanh",
     "xw_plus_b",
