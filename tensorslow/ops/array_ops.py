@@ -166,13 +166,31 @@ def rank(input, name=None) -> Tensor:  # noqa: A002
 
 
 def _static_target(shape_t: Tensor):
+    """What the graph tells of the value of shape tensor `shape_t`: a list of ints with None
+    where a dimension is only known at run time, or None (TF's constant_value_as_shape)."""
     value = static_value(shape_t)
     if value is not None:
         return [int(d) for d in np.asarray(value).reshape(-1)]
+    op = shape_t._op
+    if op._type == "Shape" and op._inputs[0]._shape.ndims is not None:
+        return op._inputs[0]._shape.as_list()
+    if op._type == "ConcatV2":
+        parts = [_static_target(t) for t in op._inputs[:-1]]
+        if all(p is not None for p in parts):
+            return [d for p in parts for d in p]
+    if op._type == "Pack" and op._attrs.get("axis", 0) == 0:
+        return [_static_scalar(t) for t in op._inputs]
+    if op._type == "Reshape" and op._inputs[0]._shape.ndims == 0:
+        return [_static_scalar(op._inputs[0])]
     dims = shape_t._shape.as_tuple()
     if dims is not None and len(dims) == 1 and dims[0] is not None:
         return [None] * dims[0]
     return None
+
+
+def _static_scalar(t: Tensor):
+    value = static_value(t)
+    return None if value is None or np.ndim(value) else int(value)
 
 
 def _reshape_infer(op):
