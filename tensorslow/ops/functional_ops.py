@@ -207,14 +207,20 @@ def _loop_shape(entering: TensorShape, after_body: TensorShape) -> TensorShape:
     return _common_shape(entering, after_body)
 
 
-def _shape_checks(op: Operation) -> list[tuple[int, tuple]]:
+def _shape_checks(op: Operation, body: function_lib.Function) -> list[tuple[int, tuple]]:
     """(loop variable index, its invariant's dims) for each variable whose shape is
-    constrained: checked after every iteration."""
+    constrained and not already known to hold (the body's result has that shape whatever
+    the iteration): checked after every iteration."""
     checks = []
     for i, shape in enumerate(op._attrs.get("output_shapes") or []):
         dims = shape.as_tuple()
-        if dims is not None and op._inputs[i]._dtype not in (dtypes.resource, dtypes.variant):
-            checks.append((i, dims))
+        if dims is None or op._inputs[i]._dtype in (dtypes.resource, dtypes.variant):
+            continue
+        result = body.outputs[i]._shape.as_tuple() if i < len(body.outputs) else None
+        if result is not None and len(result) == len(dims) and all(
+                d is None or d == r for d, r in zip(dims, result)):
+            continue
+        checks.append((i, dims))
     return checks
 
 
@@ -226,13 +232,27 @@ def _loop_var_name(op: Operation, index: int) -> str:
     return f"loop variable {index} ('{body.arg_names[index]}' of '{body.name}')"
 
 
+def _inline_caller(plan):
+    """`plan.call` unrolled into its caller's loop: (initial values, argument slots, steps,
+    result slots), or None when the plan checks its results for dead values."""
+    if plan.fetch_ops is not None:
+        return None
+    return plan.initial_values, plan.arg_slots, plan.steps, plan.result_slots
+
+
 def _while_kernel(op, ctx):
-    cond_call = _caller(_function(op, "cond"), ctx)
+    from tensorslow.client.executor import function_plan, kernel_error
+
+    cond_plan = function_plan(_function(op, "cond"), ctx)
     body_fn = _function(op, "body")
-    body_call = _caller(body_fn, ctx)
-    checks = _shape_checks(op)
+    body_plan = function_plan(body_fn, ctx)
+    cond_call, body_call = cond_plan.call, body_plan.call
+    checks = _shape_checks(op, body_fn)
     n = len(op._inputs)
     stacked = body_fn.outputs[n:]  # values kept from every iteration, for the gradient
+    cond_parts, body_parts = _inline_caller(cond_plan), _inline_caller(body_plan)
+    if cond_parts is not None and body_parts is not None and not checks and not stacked:
+        return _results(len(op._outputs), _fast_loop(cond_plan, body_plan, kernel_error))
 
     def check(values, iteration):
         for i, dims in checks:
@@ -272,6 +292,44 @@ def _while_kernel(op, ctx):
         return values
 
     return _results(len(op._outputs), lambda args: run_while(*args))
+
+
+def _fast_loop(cond_plan, body_plan, kernel_error):
+    """The loop of the common case (no shape to check, nothing kept per iteration, no value
+    that can be dead): both plans' steps run in one Python loop, with no call between them."""
+    c_init, c_args, c_steps, (c_out,) = _inline_caller(cond_plan)
+    b_init, b_args, b_steps, b_outs = _inline_caller(body_plan)
+
+    def run_while(args):
+        values = list(args)
+        plan, index = cond_plan, 0
+        try:
+            while True:
+                v = c_init.copy()
+                for slot, value in zip(c_args, values):
+                    v[slot] = value
+                plan = cond_plan
+                for index, step in enumerate(c_steps):  # noqa: B007 - names the culprit
+                    step(v)
+                c = v[c_out]
+                kind = type(c)
+                if kind is np.bool_ or kind is np.ndarray and c.dtype == np.bool_ and \
+                        not c.ndim:
+                    if not c:
+                        return values
+                elif not truthy(c):
+                    return values
+                v = b_init.copy()
+                for slot, value in zip(b_args, values):
+                    v[slot] = value
+                plan = body_plan
+                for index, step in enumerate(b_steps):  # noqa: B007
+                    step(v)
+                values = [v[slot] for slot in b_outs]
+        except Exception as e:  # noqa: BLE001 - rewrapped with the op that failed
+            raise kernel_error(plan.step_ops[index], e) from e
+
+    return run_while
 
 
 _WHILE_ATTRS = {"T": ("list(type)", []), "cond": ("func", None), "body": ("func", None),
