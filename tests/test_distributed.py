@@ -220,7 +220,7 @@ def test_kernel_errors_keep_their_type_and_node_and_the_session_goes_on():
         assert sess.run(x, {x: 7.0}) == 7.0         # nothing to run: the fed value returns
         with g.as_default(), ts.device("/job:worker/task:1"):
             v = ts.Variable(4.0, name="v")
-            big = ts.ones([1200, 1200])
+            big = ts.ones([1200, 1200]) * v              # not constant: the step cannot be folded
             slow = ts.reduce_sum(ts.matmul(ts.matmul(big, big), big))
         assert sess.run(v.op) is None and sess.run(v) == 4.0
         with pytest.raises(ts.errors.DeadlineExceededError, match="timeout_in_ms"):
