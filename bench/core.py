@@ -12,14 +12,19 @@ ours and numpy's (seven each, medians kept), so all three see the same load on a
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
-import subprocess
 import sys
 
 import numpy as np
 
-from bench.harness import Row, loop_rates, print_table, timed_loop
+from bench.harness import (
+    Row,
+    TensorFlowLoops,
+    loop_rates,
+    print_table,
+    serve_loops,
+    tensorflow_python,
+    timed_loop,
+)
 
 # -- the programs, written once against the TF1 API --------------------------------------------
 
@@ -222,55 +227,9 @@ NUMPY_TARGETS = {"affine": None, "mlp_small": 0.6, "mlp_large": 0.97, "cnn": Non
 TF_TARGETS = {"affine": 10.0, "mlp_small": 1.5, "mlp_large": 1.0, "cnn": None}
 
 
-class TensorFlowLoops:
-    """The programs built on TensorFlow in a process of their own, each timed on request, so
-    that its loops take turns with ours (both then see the same load on a shared machine)."""
-
-    def __init__(self, python: str):
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        self.proc = subprocess.Popen([python, "-m", "bench.core", "--serve-tensorflow-loops"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, cwd=root)
-        line = self.proc.stdout.readline()
-        if line.strip() != "ready":
-            self.close()
-            raise RuntimeError(f"TensorFlow programs failed to build:\n{line}"
-                               f"{self.proc.stderr.read()[-2000:]}")
-
-    def loop(self, key: str):
-        def run(n: int) -> float:
-            self.proc.stdin.write(f"{key} {n}\n")
-            self.proc.stdin.flush()
-            return float(self.proc.stdout.readline())
-        return run
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
 def serve_tensorflow_loops() -> None:
-    """The other end of TensorFlowLoops: "key n" lines in, seconds out."""
-    import tensorflow.compat.v1 as tf
-
-    tf.disable_eager_execution()
-    loops = {key: timed_loop(build(tf)) for key, (_, build, _, _) in PROGRAMS.items()}
-    print("ready", flush=True)
-    for line in sys.stdin:
-        key, n = line.split()
-        print(loops[key](int(n)), flush=True)
-
-
-def tensorflow_python() -> str | None:
-    """A Python with TensorFlow: TENSORSLOW_BENCH_TF_PYTHON, else this one if it has it."""
-    python = os.environ.get("TENSORSLOW_BENCH_TF_PYTHON")
-    if python:
-        return python
-    return sys.executable if importlib.util.find_spec("tensorflow") else None
+    """The TensorFlow end of `TensorFlowLoops` for this suite's programs."""
+    serve_loops({key: build for key, (_, build, _, _) in PROGRAMS.items()})
 
 
 def measure() -> dict[str, dict[str, float]]:
@@ -282,7 +241,7 @@ def measure() -> dict[str, dict[str, float]]:
     tf_loops = None
     if python:
         try:
-            tf_loops = TensorFlowLoops(python)
+            tf_loops = TensorFlowLoops(python, "bench.core")
         except (OSError, RuntimeError) as e:
             print(f"TensorFlow baseline failed: {e}", file=sys.stderr)
     results = {}

@@ -7,7 +7,11 @@ in the same run are reported.
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -102,3 +106,67 @@ def print_table(title: str, rows: list[Row]) -> None:
         base = f"{_num(r.baseline)} {r.unit} ({r.baseline_name})"
         print(f"| {r.name:<48} | {_num(r.ours):>8} {r.unit} | {base:>22} | "
               f"{r.ratio:>6.2f}x | {target:<6} |")
+
+
+# -- TensorFlow's loops, in a process of its own -----------------------------------------------
+
+def tensorflow_python() -> str | None:
+    """A Python with TensorFlow: TENSORSLOW_BENCH_TF_PYTHON, else this one if it has it."""
+    python = os.environ.get("TENSORSLOW_BENCH_TF_PYTHON")
+    if python:
+        return python
+    return sys.executable if importlib.util.find_spec("tensorflow") else None
+
+
+class TensorFlowLoops:
+    """A suite's programs built on TensorFlow in a process of their own, each timed on request,
+    so that its loops take turns with ours (both then see the same load on a shared machine).
+
+    `module` is the suite (`bench.core`, say): run with `--serve-tensorflow-loops` it calls
+    `serve_loops` with its programs. Keras 2 is asked for (TF_USE_LEGACY_KERAS) so that the
+    tf.compat.v1 layers and RNN cells are TF1's.
+    """
+
+    def __init__(self, python: str, module: str):
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+        self.proc = subprocess.Popen([python, "-m", module, "--serve-tensorflow-loops"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, cwd=root, env=env)
+        line = self.proc.stdout.readline()
+        if line.strip() != "ready":
+            self.close()
+            raise RuntimeError(f"TensorFlow programs failed to build:\n{line}"
+                               f"{self.proc.stderr.read()[-2000:]}")
+
+    def loop(self, key: str) -> Loop:
+        def run(n: int) -> float:
+            self.proc.stdin.write(f"{key} {n}\n")
+            self.proc.stdin.flush()
+            return float(self.proc.stdout.readline())
+        return run
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def serve_loops(builders: dict[str, Callable], *, v1_control_flow: bool = False) -> None:
+    """The other end of TensorFlowLoops: builds each program on `tensorflow.compat.v1` in
+    graph mode (`builders[key](tf)` returns the call to time), then answers "key n" lines
+    with the seconds n calls took. `v1_control_flow` builds while_loop/cond as TF1 did
+    (Enter/Exit/Switch/Merge) rather than as While/If functions."""
+    import tensorflow.compat.v1 as tf
+
+    tf.disable_eager_execution()
+    if v1_control_flow:
+        tf.disable_control_flow_v2()
+    loops = {key: timed_loop(build(tf)) for key, build in builders.items()}
+    print("ready", flush=True)
+    for line in sys.stdin:
+        key, n = line.split()
+        print(loops[key](int(n)), flush=True)

@@ -329,9 +329,14 @@ def test_split_errors(graph):
     with pytest.raises(ValueError):
         ts.split(x, [-1, -1, 1], axis=1)
     u = ts.placeholder(ts.float32, [None, 3])
-    parts = ts.split(u, 2, axis=0)
-    with pytest.raises(ts.errors.InvalidArgumentError):
+    parts = ts.split(u, 2, axis=0, name="halves")
+    with pytest.raises(ts.errors.InvalidArgumentError, match="(?s)evenly divide.*node halves"):
         run(parts, {u: np.ones((3, 3))})
+    axis = ts.placeholder(ts.int32, [])
+    with pytest.raises(ts.errors.InvalidArgumentError, match="split_dim"):
+        run(ts.split(u, 3, axis=axis), {u: np.ones((3, 3)), axis: 2})
+    halves = run(ts.split(u, 3, axis=axis), {u: np.arange(9.0).reshape(3, 3), axis: -1})
+    np.testing.assert_array_equal(halves[2], [[2.0], [5.0], [8.0]])
 
 
 # -- Tile ------------------------------------------------------------------------------------------

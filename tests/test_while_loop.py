@@ -11,6 +11,7 @@ from op_check import numeric_gradient
 
 import tensorslow as ts
 from tensorslow.framework import function
+from tensorslow.ops import functional_ops
 
 
 @pytest.fixture
@@ -184,6 +185,41 @@ def test_gradient_of_a_loop_against_finite_differences():
         return a
 
     _check_gradients(build, numpy_fn, [np.array([0.5, 1.0, 2.0]), np.array([0.3, -1.0, 0.1])])
+
+
+def test_the_gradient_loop_carries_only_what_the_xs_need(graph):
+    # A sequence read in the loop and passed through unchanged gets no gradient loop
+    # variable when only the weights are differentiated; asked for, it gets its gradient.
+    seq_value = np.random.RandomState(0).randn(4, 3)
+    seq = ts.placeholder(ts.float64, [4, 3])
+    w = ts.Variable(np.full(3, 0.5), name="w")
+    ta = ts.TensorArray(ts.float64, size=4).unstack(seq)
+    _, acc = ts.while_loop(lambda i, a: i < 4, lambda i, a: (i + 1, a * w + ta.read(i)),
+                           [0, ts.zeros([3], ts.float64)])
+    loss = ts.reduce_sum(acc * acc)
+    def gradient_loop_ops(scope):
+        (loop,) = [op for op in graph.get_operations()
+                   if op.type == "While" and op.name.startswith(scope)]
+        return {op.type for op in functional_ops._function(loop, "body").graph.get_operations()}
+
+    (g_w,) = ts.gradients(loss, [w], name="only_w")
+    assert "TensorListReserve" not in gradient_loop_ops("only_w/")  # no list gradient built
+    g_w2, g_seq = ts.gradients(loss, [w, seq], name="w_and_seq")
+    assert "TensorListReserve" in gradient_loop_ops("w_and_seq/")
+    with ts.Session() as sess:
+        sess.run(ts.global_variables_initializer())
+        got_w, got_w2, got_seq = sess.run([g_w, g_w2, g_seq], {seq: seq_value})
+
+    def numpy_loss(w_value, s):
+        a = np.zeros(3)
+        for t in range(4):
+            a = a * w_value + s[t]
+        return np.sum(a * a)
+    want_w = numeric_gradient(numpy_loss, [np.full(3, 0.5), seq_value], 0, [1.0])
+    want_seq = numeric_gradient(numpy_loss, [np.full(3, 0.5), seq_value], 1, [1.0])
+    np.testing.assert_allclose(got_w, want_w, rtol=1e-6)
+    np.testing.assert_allclose(got_w2, want_w, rtol=1e-6)
+    np.testing.assert_allclose(got_seq, want_seq, rtol=1e-6)
 
 
 def test_gradient_through_a_captured_matrix_and_nested_loops_and_conds():

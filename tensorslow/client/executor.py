@@ -446,6 +446,8 @@ def compile_plan(graph: Graph, ctx: KernelContext, fetch_elements: Sequence,
     num_slots = len(slots) + len(extra_slots)
     initial = [None] * num_slots
     for s, value in constants.items():
+        if type(value) is np.ndarray and value.ndim == 0 and value.dtype.kind in "biuf":
+            value = value[()]  # a numpy scalar: arithmetic on two of them skips the ufunc
         initial[s] = value
     fetch_ops = None
     if conditional:

@@ -296,38 +296,55 @@ def _while_kernel(op, ctx):
 
 def _fast_loop(cond_plan, body_plan, kernel_error):
     """The loop of the common case (no shape to check, nothing kept per iteration, no value
-    that can be dead): both plans' steps run in one Python loop, with no call between them."""
+    that can be dead): both plans' steps run in one Python loop, with no call between them.
+
+    Each plan's slots are set up once per run and reused by every iteration (a step writes
+    only its own output slots; constants stay in theirs). A loop variable the body passes
+    through unchanged (a captured tensor, the iteration bound) keeps its slot's value, so an
+    iteration moves only the variables that change.
+    """
     c_init, c_args, c_steps, (c_out,) = _inline_caller(cond_plan)
     b_init, b_args, b_steps, b_outs = _inline_caller(body_plan)
+    moving = [i for i, (arg, out) in enumerate(zip(b_args, b_outs)) if arg != out]
+    c_moving = tuple(c_args[i] for i in moving)
+    b_moving = tuple(b_args[i] for i in moving)
+    o_moving = tuple(b_outs[i] for i in moving)
 
     def run_while(args):
-        values = list(args)
+        cv, bv = c_init.copy(), b_init.copy()
+        for slot, value in zip(c_args, args):
+            cv[slot] = value
+        for slot, value in zip(b_args, args):
+            bv[slot] = value
+        current = [args[i] for i in moving]
         plan, index = cond_plan, 0
         try:
             while True:
-                v = c_init.copy()
-                for slot, value in zip(c_args, values):
-                    v[slot] = value
+                for slot, value in zip(c_moving, current):
+                    cv[slot] = value
                 plan = cond_plan
                 for index, step in enumerate(c_steps):  # noqa: B007 - names the culprit
-                    step(v)
-                c = v[c_out]
+                    step(cv)
+                c = cv[c_out]
                 kind = type(c)
                 if kind is np.bool_ or kind is np.ndarray and c.dtype == np.bool_ and \
                         not c.ndim:
                     if not c:
-                        return values
+                        break
                 elif not truthy(c):
-                    return values
-                v = b_init.copy()
-                for slot, value in zip(b_args, values):
-                    v[slot] = value
+                    break
+                for slot, value in zip(b_moving, current):
+                    bv[slot] = value
                 plan = body_plan
                 for index, step in enumerate(b_steps):  # noqa: B007
-                    step(v)
-                values = [v[slot] for slot in b_outs]
+                    step(bv)
+                current = [bv[slot] for slot in o_moving]
         except Exception as e:  # noqa: BLE001 - rewrapped with the op that failed
             raise kernel_error(plan.step_ops[index], e) from e
+        values = list(args)
+        for i, value in zip(moving, current):
+            values[i] = value
+        return values
 
     return run_while
 
@@ -618,7 +635,11 @@ def _while_grad(op, *grads):
         raise LookupError(f"No gradient for '{op.name}' (While): its first two loop variables "
                           "must be the loop counter and the maximum iterations, as "
                           "tf.while_loop writes them")
-    diff = [i for i in range(2, n) if _differentiable(op._inputs[i]._dtype)]
+    # A loop variable no x reaches that the body passes through unchanged (an input sequence,
+    # say) carries no gradient another variable needs: its gradient loop var is left out.
+    # One that changes must stay: the gradients of the others flow back through it.
+    skip = {i for i in getattr(op, "_skip_input_indices", ()) if _passes_through(body, i)}
+    diff = [i for i in range(2, n) if _differentiable(op._inputs[i]._dtype) and i not in skip]
     if not diff or all(grads[i] is None for i in diff):
         return [None] * n
     graph = get_default_graph()

@@ -110,6 +110,10 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
             if not getattr(grad_fn, "accepts_none", False):
                 out_grads = [g if g is not None else array_ops.zeros_like(t)
                              for t, g in zip(op._outputs, out_grads)]
+            # As TensorFlow's tape tells gradient functions: the inputs no x reaches, whose
+            # gradients would be dropped (a loop's gradient then carries none for them).
+            op._skip_input_indices = tuple(i for i, t in enumerate(op._inputs)
+                                           if t._op not in between)
             with graph.name_scope(op.name + "_grad"):
                 in_grads = grad_fn(op, *out_grads)
             if not isinstance(in_grads, (list, tuple)):

@@ -87,7 +87,8 @@ def _check_element(lst: TensorListValue, item, what: str) -> np.ndarray:
         raise errors.InvalidArgumentError(
             None, None, f"{what}: an item of dtype {item.dtype} does not match the list's "
                         f"element dtype {lst.element_dtype}")
-    _merge_shapes(lst.element_shape, item.shape, what)
+    if item.shape != lst.element_shape:
+        _merge_shapes(lst.element_shape, item.shape, what)
     return item
 
 
@@ -232,6 +233,9 @@ def _stack_kernel(op, lst, element_shape):
 
 
 def _get_item(op, lst, index, element_shape):
+    i = int(index)
+    if 0 <= i < len(lst.elements) and lst.elements[i] is not None:
+        return lst.elements[i]  # a set element is returned as it is (the shape is for zeros)
     what = f"TensorListGetItem '{op.name}'"
     return _element(lst, _check_index(lst, index, what), _shape_of_value(element_shape), what)
 

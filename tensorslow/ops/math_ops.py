@@ -7,6 +7,8 @@ Shape/BroadcastGradientArgs/Sum/Reshape at run time when they do not.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from tensorslow.framework import dtypes, errors
@@ -75,10 +77,32 @@ _COMPARE = {
     "LessEqual": np.less_equal, "GreaterEqual": np.greater_equal,
     "LogicalAnd": np.logical_and, "LogicalOr": np.logical_or,
 }
+# Python's operators give the ufunc's result (value and dtype) for numpy operands, and on two
+# numpy scalars they take numpy's scalar fast path: a twentieth of a ufunc call's cost, which
+# is what a loop's counter and condition pay per iteration.
+_SCALAR = {"AddV2": operator.add, "Add": operator.add, "Sub": operator.sub,
+           "Mul": operator.mul, "Less": operator.lt, "Greater": operator.gt,
+           "LessEqual": operator.le, "GreaterEqual": operator.ge}
+
+
+def _binary_kernel(op_type: str, fn):
+    """`fn`, or for two numeric scalars (static shape []) the operator of the same result."""
+    scalar_fn = _SCALAR.get(op_type)
+
+    def build(op, ctx):
+        if scalar_fn is not None and all(
+                t._shape.as_tuple() == () and t._dtype is not None
+                and (t._dtype.is_floating or t._dtype.is_integer) for t in op._inputs):
+            return scalar_fn
+        return fn
+    return build
+
+
 for _type, _fn in _BINARY.items():
-    register_op(_type, infer=_binary_infer(), kernel=_np_kernel(_fn), attrs={"T": ("type", None)})
+    register_op(_type, infer=_binary_infer(), kernel=_binary_kernel(_type, _fn),
+                attrs={"T": ("type", None)})
 for _type, _fn in _COMPARE.items():
-    register_op(_type, infer=_binary_infer(out_bool=True), kernel=_np_kernel(_fn),
+    register_op(_type, infer=_binary_infer(out_bool=True), kernel=_binary_kernel(_type, _fn),
                 attrs={"T": ("type", None)})
     NotDifferentiable(_type)
 
@@ -1073,6 +1097,9 @@ def _add_n_kernel(op, ctx):
         from tensorslow.ops.list_ops import add_lists
 
         return lambda *lists: add_lists(lists)
+
+    if op._attrs.get("N") == 2:
+        return np.add  # the common case (a gradient summed from two consumers)
 
     def add_n_values(*xs):
         out = np.add(xs[0], xs[1]) if len(xs) > 1 else np.asarray(xs[0])
