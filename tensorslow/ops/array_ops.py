@@ -839,6 +839,10 @@ def _concat_infer(op):
 
 
 def _concat_kernel(op, ctx):
+    axis = _static_ints(op._inputs[-1])
+    if isinstance(axis, int):
+        return lambda *args: np.concatenate(args[:-1], axis=axis)
+
     def concat_values(*args):
         return np.concatenate(args[:-1], axis=_runtime_int(args[-1]))
     return concat_values
@@ -1046,8 +1050,36 @@ def _split_parts(x: np.ndarray, axis: int, bounds) -> builtins.tuple:
     return builtins.tuple(x[lead + (builtins.slice(a, b),)] for a, b in zip(bounds, bounds[1:]))
 
 
+def _static_split(op, x: Tensor, axis_t: Tensor, sizes):
+    """(axis, bounds) of a split whose axis and sizes are known when the plan is built (the
+    sizes resolved against the input's static dimension), else None."""
+    axis, dims = _static_ints(axis_t), x._shape.as_tuple()
+    if not isinstance(axis, int) or dims is None or not -len(dims) <= axis < len(dims):
+        return None
+    axis %= len(dims)
+    d = dims[axis]
+    if d is None or sizes is None:
+        return None
+    try:
+        sizes = _resolve_sizes(sizes, d, op._name)
+    except ValueError:
+        return None  # the kernel raises it, named, when it runs
+    return axis, [0, *itertools.accumulate(sizes)]
+
+
 def _split_kernel(op, ctx):
     num = op._attrs["num_split"]
+    axis_t, x_t = op._inputs
+    dims = x_t._shape.as_tuple()
+    known = None
+    if num > 1 and dims is not None:
+        axis = _static_ints(axis_t)
+        d = dims[axis] if isinstance(axis, int) and -len(dims) <= axis < len(dims) else None
+        if d is not None and d % num == 0:
+            known = _static_split(op, x_t, axis_t, [d // num] * num)
+    if known is not None:
+        axis, bounds = known
+        return lambda _, x: _split_parts(np.asarray(x), axis, bounds)
 
     def split_value(axis, x):
         x = np.asarray(x)
@@ -1113,6 +1145,13 @@ def _split_v_infer(op):
 
 
 def _split_v_kernel(op, ctx):
+    x_t, sizes_t, axis_t = op._inputs
+    sizes = _static_ints(sizes_t)
+    known = _static_split(op, x_t, axis_t, [sizes] if isinstance(sizes, int) else sizes)
+    if known is not None and len(known[1]) > 2:
+        axis, bounds = known
+        return lambda x, _, __: _split_parts(np.asarray(x), axis, bounds)
+
     def split_value(x, size_splits, axis):
         x = np.asarray(x)
         axis = _split_axis(op, x, axis)

@@ -251,8 +251,9 @@ def _while_kernel(op, ctx):
     n = len(op._inputs)
     stacked = body_fn.outputs[n:]  # values kept from every iteration, for the gradient
     cond_parts, body_parts = _inline_caller(cond_plan), _inline_caller(body_plan)
-    if cond_parts is not None and body_parts is not None and not checks and not stacked:
-        return _results(len(op._outputs), _fast_loop(cond_plan, body_plan, kernel_error))
+    if cond_parts is not None and body_parts is not None and not checks:
+        return _results(len(op._outputs),
+                        _fast_loop(cond_plan, body_plan, kernel_error, stacked))
 
     def check(values, iteration):
         for i, dims in checks:
@@ -285,18 +286,25 @@ def _while_kernel(op, ctx):
             if checks:
                 check(values, iteration)
         if stacks:
-            from tensorslow.ops.list_ops import TensorListValue
-
-            values += [TensorListValue(tuple(stack), t._dtype.as_numpy_dtype, t._shape.as_tuple())
-                       for stack, t in zip(stacks, stacked)]
+            values += _stacked_lists(stacks, stacked)
         return values
 
     return _results(len(op._outputs), lambda args: run_while(*args))
 
 
-def _fast_loop(cond_plan, body_plan, kernel_error):
-    """The loop of the common case (no shape to check, nothing kept per iteration, no value
-    that can be dead): both plans' steps run in one Python loop, with no call between them.
+def _stacked_lists(stacks: list[list], stacked) -> list:
+    """The TensorLists of the values a loop kept from each iteration for its gradient."""
+    from tensorslow.ops.list_ops import TensorListValue
+
+    return [TensorListValue(tuple(stack), t._dtype.as_numpy_dtype, t._shape.as_tuple())
+            for stack, t in zip(stacks, stacked)]
+
+
+def _fast_loop(cond_plan, body_plan, kernel_error, stacked=()):
+    """The loop of the common case (no shape to check, no value that can be dead): both
+    plans' steps run in one Python loop, with no call between them. The body's values in
+    `stacked` (its results past the loop variables) are kept from every iteration and come
+    out as TensorLists after the loop variables.
 
     Each plan's slots are set up once per run and reused by every iteration (a step writes
     only its own output slots; constants stay in theirs). A loop variable the body passes
@@ -305,6 +313,8 @@ def _fast_loop(cond_plan, body_plan, kernel_error):
     """
     c_init, c_args, c_steps, (c_out,) = _inline_caller(cond_plan)
     b_init, b_args, b_steps, b_outs = _inline_caller(body_plan)
+    n = len(b_outs) - len(stacked)
+    b_outs, kept = b_outs[:n], tuple(b_outs[n:])
     moving = [i for i, (arg, out) in enumerate(zip(b_args, b_outs)) if arg != out]
     c_moving = tuple(c_args[i] for i in moving)
     b_moving = tuple(b_args[i] for i in moving)
@@ -317,6 +327,7 @@ def _fast_loop(cond_plan, body_plan, kernel_error):
         for slot, value in zip(b_args, args):
             bv[slot] = value
         current = [args[i] for i in moving]
+        stacks = [[] for _ in kept]
         plan, index = cond_plan, 0
         try:
             while True:
@@ -339,11 +350,15 @@ def _fast_loop(cond_plan, body_plan, kernel_error):
                 for index, step in enumerate(b_steps):  # noqa: B007
                     step(bv)
                 current = [bv[slot] for slot in o_moving]
+                for stack, slot in zip(stacks, kept):
+                    stack.append(bv[slot])
         except Exception as e:  # noqa: BLE001 - rewrapped with the op that failed
             raise kernel_error(plan.step_ops[index], e) from e
         values = list(args)
         for i, value in zip(moving, current):
             values[i] = value
+        if stacks:
+            values += _stacked_lists(stacks, stacked)
         return values
 
     return run_while
