@@ -137,6 +137,38 @@ def test_tensors_from_outside_and_variables_made_inside(graph):
     assert sess.run(v, {scale: 2.0}) == pytest.approx(expected)
 
 
+
+def test_ops_on_outside_tensors_are_built_in_the_body(graph):
+    # Indexing, cond, concat, one_hot and reductions of tensors captured from the program's
+    # graph build their ops in the loop body, not in the graph the tensor came from.
+    table = ts.placeholder(ts.float64, [4, 3], name="table")
+    flag = ts.placeholder(ts.bool, [], name="flag")
+    labels = ts.constant([2, 0, 1, 3])
+
+    def body(i, acc):
+        row = table[i]
+        picked = ts.cond(flag, lambda: row * 2.0, lambda: row - 1.0)
+        both = ts.concat([table[i], picked], axis=0)
+        hot = ts.one_hot(labels[i], 3, dtype=ts.float64)
+        return i + 1, acc + ts.reduce_sum(both) + ts.reduce_sum(hot * table[i])
+
+    n_before = len(graph.get_operations())
+    _, acc = ts.while_loop(lambda i, a: i < 4, body, [0, ts.constant(0.0, ts.float64)])
+    # Only the loop and its inputs were added to the program's graph.
+    added = {op.type for op in graph.get_operations()[n_before:]}
+    assert "StridedSlice" not in added and "OneHot" not in added and "If" not in added
+
+    tv = np.arange(12, dtype=np.float64).reshape(4, 3) / 7.0
+    for fv in (True, False):
+        expected = 0.0
+        for i in range(4):
+            row = tv[i]
+            picked = row * 2.0 if fv else row - 1.0
+            hot = np.eye(3)[[2, 0, 1, 3][i]] if [2, 0, 1, 3][i] < 3 else np.zeros(3)
+            expected += row.sum() + picked.sum() + (hot * row).sum()
+        got = ts.Session().run(acc, {table: tv, flag: fv})
+        assert got == pytest.approx(expected, rel=1e-12)
+
 def test_side_effects_in_the_body_run_every_iteration(graph):
     hits = ts.Variable(0, name="hits")
 

@@ -14,6 +14,7 @@ from tensorslow.framework.ops import (
     NotDifferentiable,
     RegisterGradient,
     Tensor,
+    _graph_of,
     convert_to_tensor,
     get_default_graph,
     is_tensor_like,
@@ -897,7 +898,7 @@ def concat(values, axis, name="concat") -> Tensor:
     values = [convert_to_tensor(v) for v in values]
     if not values:
         raise ValueError("concat needs at least one value")
-    graph = values[0].graph
+    graph = _graph_of(values)
     if len(values) == 1:
         axis_t = _int_input(axis, graph, "concat_dim")
         if axis_t._shape.ndims not in (None, 0):
@@ -1314,7 +1315,7 @@ NotDifferentiable("OneHot")
 def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None,
             name=None) -> Tensor:
     indices_t = convert_to_tensor(indices)
-    graph = indices_t.graph
+    graph = _graph_of([indices_t])
     dtype = dtypes.as_dtype(dtype).base_dtype if dtype is not None else None
 
     def value_tensor(value, name_):
@@ -1846,7 +1847,7 @@ def _strided_slice_grad_grad(op, grad):
 def strided_slice(input_, begin, end, strides=None, begin_mask=0, end_mask=0, ellipsis_mask=0,
                   new_axis_mask=0, shrink_axis_mask=0, var=None, name=None) -> Tensor:
     x = convert_to_tensor(input_)
-    graph = x.graph
+    graph = _graph_of([x])
     begin_t = _int_input(begin, graph, "begin")
     end_t = _int_input(end, graph, "end")
     if strides is None:
@@ -1919,7 +1920,7 @@ def _slice_helper(tensor, slice_spec):
         else:
             raise TypeError("Only integers, slices (`:`), ellipsis (`...`), ts.newaxis (`None`) "
                             f"and scalar int32/int64 tensors are valid indices, got {s!r}")
-    graph = x.graph
+    graph = _graph_of([x])
     with graph.as_default(), graph.name_scope("strided_slice") as scope:
         if begin:
             packed = [_pack_indices(v, graph, n) for v, n in

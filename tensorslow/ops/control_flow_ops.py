@@ -251,7 +251,7 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
     if not callable(true_fn) or not callable(false_fn):
         raise TypeError("cond needs callables true_fn and false_fn")
     pred = convert_to_tensor(pred, dtype=dtypes.bool)
-    graph = pred.graph
+    graph = _graph_of([pred])
     with graph.as_default(), graph.name_scope(name or "cond"):
         true_context = CondContext(graph, pred, 1)
         true_result, true_flat = _branch_outputs(true_context, true_fn, "true_fn")

@@ -17,6 +17,7 @@ from tensorslow.framework.ops import (
     NotDifferentiable,
     RegisterGradient,
     Tensor,
+    _graph_of,
     convert_to_tensor,
     make_op,
     make_tensor,
@@ -933,7 +934,7 @@ def _reduction(op_type, input_tensor, axis, keepdims, name, reduction_indices=No
             raise ValueError("Cannot specify both 'keepdims' and 'keep_dims'")
         keepdims = keep_dims
     x = convert_to_tensor(input_tensor)
-    graph = x.graph
+    graph = _graph_of([x])
     if axis is None:
         rank = x._shape.ndims
         if rank is not None:

@@ -39,6 +39,7 @@ from tensorslow.framework.ops import (
     REQUIRED,
     NotDifferentiable,
     Tensor,
+    _graph_of,
     convert_to_tensor,
     make_op,
     name_scope,
@@ -658,7 +659,7 @@ def parse_example_raw(serialized, names, sparse_keys, dense_keys, dense_defaults
     """Builds TF1's ParseExample op (tf.raw_ops.ParseExample's arguments) and returns its
     outputs: sparse indices, sparse values, sparse shapes, dense values, in that order."""
     serialized = convert_to_tensor(serialized, dtype=dtypes.string)
-    graph = serialized.graph
+    graph = _graph_of([serialized])
     with graph.as_default():
         names_t = _names_tensor(None if names is None or (
             not isinstance(names, Tensor) and len(names) == 0) else names)
