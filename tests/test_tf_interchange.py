@@ -202,3 +202,55 @@ def test_a_cond_tensorflow_wrote_runs_the_branch_its_predicate_takes(tmp_path):
         got = [sess.run("y:0", {"p:0": pv, "x:0": sign * xv}) for pv in (True, False)
                for sign in (1, -1)]
     np.testing.assert_allclose(np.array(got), expected, rtol=1e-6)
+
+
+def test_tensorflow_runs_our_while_loops(tmp_path):
+    # A loop with a TensorArray, a cond inside and a nested loop, and a dynamic_rnn LSTM:
+    # TensorFlow imports the While/If ops and their function library and gives our outputs.
+    rng = np.random.RandomState(0)
+    g = ts.Graph()
+    with g.as_default():
+        x = ts.placeholder(ts.float64, [5, 3], name="x")
+        ta = ts.TensorArray(ts.float64, size=5)
+
+        def body(i, acc, ta):
+            row = x[i]
+            inner = ts.while_loop(lambda j, v: j < i, lambda j, v: (j + 1, v * 0.5 + row),
+                                  [0, row])[1]
+            acc = ts.cond(ts.reduce_sum(inner) > 0, lambda: acc + inner, lambda: acc - inner)
+            return i + 1, acc, ta.write(i, ts.tanh(acc))
+
+        _, acc, ta = ts.while_loop(lambda i, acc, ta: i < 5, body,
+                                   [0, ts.zeros([3], ts.float64), ta], maximum_iterations=4)
+        ts.identity(acc, name="acc")
+        ts.identity(ta.stack(), name="rows")
+        seq = ts.placeholder(ts.float64, [2, 6, 3], name="seq")
+        lengths = ts.placeholder(ts.int32, [2], name="lengths")
+        cell = ts.nn.rnn_cell.LSTMCell(4, initializer=ts.constant_initializer(
+            rng.randn(7, 16) * 0.3))
+        outputs, _ = ts.nn.dynamic_rnn(cell, seq, sequence_length=lengths, dtype=ts.float64)
+        ts.identity(outputs, name="rnn_out")
+        sess = ts.Session()
+        sess.run(ts.global_variables_initializer())
+        frozen = ts.graph_util.convert_variables_to_constants(
+            sess, g.as_graph_def(), ["acc", "rows", "rnn_out"])
+        feed = {"x": rng.randn(5, 3), "seq": rng.randn(2, 6, 3),
+                "lengths": np.array([6, 3], np.int32)}
+        ours = sess.run(["acc:0", "rows:0", "rnn_out:0"], {f"{k}:0": v for k, v in feed.items()})
+    (tmp_path / "g.pb").write_bytes(frozen.SerializeToString())
+    np.savez(tmp_path / "in.npz", **feed)
+    _run_tf("""
+        import sys, numpy as np, tensorflow.compat.v1 as tf
+        tf.disable_eager_execution()
+        gd = tf.GraphDef.FromString(open(sys.argv[1] + "/g.pb", "rb").read())
+        feed = dict(np.load(sys.argv[1] + "/in.npz"))
+        with tf.Graph().as_default() as g:
+            tf.import_graph_def(gd, name="")
+            with tf.Session() as s:
+                out = s.run(["acc:0", "rows:0", "rnn_out:0"],
+                            {k + ":0": v for k, v in feed.items()})
+        np.savez(sys.argv[1] + "/tf_out.npz", acc=out[0], rows=out[1], rnn_out=out[2])
+    """, str(tmp_path))
+    theirs = np.load(tmp_path / "tf_out.npz")
+    for name, value in zip(["acc", "rows", "rnn_out"], ours, strict=True):
+        np.testing.assert_allclose(theirs[name], value, rtol=1e-9, atol=1e-12, err_msg=name)
