@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 
@@ -1044,11 +1045,23 @@ def _split_axis(op, x: np.ndarray, axis) -> int:
     return axis % x.ndim
 
 
-def _split_parts(x: np.ndarray, axis: int, bounds) -> builtins.tuple:
+def _split_slices(axis: int, bounds) -> list:
+    """The index of each part between consecutive `bounds` along `axis`."""
+    lead = (builtins.slice(None),) * axis
+    return [lead + (builtins.slice(a, b),) for a, b in zip(bounds, bounds[1:])]
+
+
+def _split_parts(x: np.ndarray, axis: int, bounds) -> list:
     """Views of `x` between consecutive `bounds` along `axis`: np.split's result, by basic
     slicing (np.split pays several microseconds of Python per call)."""
-    lead = (builtins.slice(None),) * axis
-    return builtins.tuple(x[lead + (builtins.slice(a, b),)] for a, b in zip(bounds, bounds[1:]))
+    return [x[s] for s in _split_slices(axis, bounds)]
+
+
+def _static_split_kernel(axis: int, bounds) -> Callable:
+    """A Split/SplitV kernel whose parts' bounds were known when the plan was built."""
+    slices = _split_slices(axis, bounds)
+    return lambda x: [x[s] for s in slices] if type(x) is np.ndarray else \
+        [np.asarray(x)[s] for s in slices]
 
 
 def _static_split(op, x: Tensor, axis_t: Tensor, sizes):
@@ -1079,8 +1092,8 @@ def _split_kernel(op, ctx):
         if d is not None and d % num == 0:
             known = _static_split(op, x_t, axis_t, [d // num] * num)
     if known is not None:
-        axis, bounds = known
-        return lambda _, x: _split_parts(np.asarray(x), axis, bounds)
+        parts = _static_split_kernel(*known)
+        return lambda _, x: parts(x)
 
     def split_value(axis, x):
         x = np.asarray(x)
@@ -1150,8 +1163,8 @@ def _split_v_kernel(op, ctx):
     sizes = _static_ints(sizes_t)
     known = _static_split(op, x_t, axis_t, [sizes] if isinstance(sizes, int) else sizes)
     if known is not None and len(known[1]) > 2:
-        axis, bounds = known
-        return lambda x, _, __: _split_parts(np.asarray(x), axis, bounds)
+        parts = _static_split_kernel(*known)
+        return lambda x, _, __: parts(x)
 
     def split_value(x, size_splits, axis):
         x = np.asarray(x)

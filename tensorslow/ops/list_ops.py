@@ -39,6 +39,13 @@ class TensorListValue:
     def with_elements(self, elements) -> TensorListValue:
         return TensorListValue(elements, self.element_dtype, self.element_shape)
 
+    def _replaced(self, i: int, item: np.ndarray) -> TensorListValue:
+        """This list with element `i` (in range) set to `item` (already checked)."""
+        new = object.__new__(TensorListValue)
+        new.elements = self.elements[:i] + (item,) + self.elements[i + 1:]
+        new.element_dtype, new.element_shape = self.element_dtype, self.element_shape
+        return new
+
     def __len__(self) -> int:
         return len(self.elements)
 
@@ -241,9 +248,12 @@ def _get_item(op, lst, index, element_shape):
 
 
 def _set_item(op, lst, index, item):
+    i = int(index)
+    if type(item) is np.ndarray and item.dtype == lst.element_dtype and \
+            item.shape == lst.element_shape and 0 <= i < len(lst.elements):
+        return lst._replaced(i, item)  # the common case: an element of the list's own kind
     what = f"TensorListSetItem '{op.name}'"
     item = _check_element(lst, item, what)
-    i = int(index)
     elements = list(lst.elements)
     if i >= len(elements) and op._attrs.get("resize_if_index_out_of_bounds"):
         elements.extend([None] * (i + 1 - len(elements)))
