@@ -150,13 +150,23 @@ def test_ops_on_outside_tensors_are_built_in_the_body(graph):
         picked = ts.cond(flag, lambda: row * 2.0, lambda: row - 1.0)
         both = ts.concat([table[i], picked], axis=0)
         hot = ts.one_hot(labels[i], 3, dtype=ts.float64)
-        return i + 1, acc + ts.reduce_sum(both) + ts.reduce_sum(hot * table[i])
+        # Shape-taking ops make their shape constants in the body too.
+        shaped = ts.reshape(ts.transpose(ts.tile(ts.expand_dims(table, 0), [2, 1, 1]),
+                                         [0, 2, 1]), [2, 12])
+        padded = ts.pad(table, [[0, 1], [0, 0]])
+        extra = ts.reduce_sum(shaped) * 0.0 + ts.reduce_sum(ts.split(padded, 5)[4])
+        return i + 1, acc + ts.reduce_sum(both) + ts.reduce_sum(hot * table[i]) + extra
 
+    start = [ts.constant(0), ts.constant(0.0, ts.float64)]
     n_before = len(graph.get_operations())
-    _, acc = ts.while_loop(lambda i, a: i < 4, body, [0, ts.constant(0.0, ts.float64)])
-    # Only the loop and its inputs were added to the program's graph.
-    added = {op.type for op in graph.get_operations()[n_before:]}
-    assert "StridedSlice" not in added and "OneHot" not in added and "If" not in added
+    _, acc = ts.while_loop(lambda i, a: i < 4, body, start)
+    # Only the loop itself was added to the program's graph, and it captures only the
+    # tensors the body reads.
+    added = graph.get_operations()[n_before:]
+    assert [op.type for op in added] == ["Const", "Const", "While"]
+    assert [op.name for op in added[:2]] == ["while/loop_counter", "while/maximum_iterations"]
+    # The counter, the bound, the two loop variables, and table, flag and labels.
+    assert len(added[2].inputs) == 2 + 2 + 3
 
     tv = np.arange(12, dtype=np.float64).reshape(4, 3) / 7.0
     for fv in (True, False):

@@ -248,7 +248,7 @@ def _shape_input(shape, graph) -> Tensor:
 
 def reshape(tensor, shape, name=None) -> Tensor:
     x = convert_to_tensor(tensor)
-    shape_t = _shape_input(shape, x.graph)
+    shape_t = _shape_input(shape, _graph_of([x]))
     return make_op("Reshape", [x, shape_t], {"T": x._dtype, "Tshape": shape_t._dtype},
                    name=name)._outputs[0]
 
@@ -295,7 +295,7 @@ register_op("BroadcastTo", infer=_broadcast_to_infer, kernel=_broadcast_to_kerne
 
 def broadcast_to(input, shape, name=None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(input)
-    shape_t = _shape_input(shape, x.graph)
+    shape_t = _shape_input(shape, _graph_of([x]))
     return make_op("BroadcastTo", [x, shape_t], {"T": x._dtype, "Tidx": shape_t._dtype},
                    name=name)._outputs[0]
 
@@ -341,7 +341,7 @@ def _fill_grad(op, grad):
 
 def fill(dims, value, name=None) -> Tensor:
     value_t = convert_to_tensor(value)
-    dims_t = _shape_input(dims, value_t.graph)
+    dims_t = _shape_input(dims, _graph_of([value_t]))
     return make_op("Fill", [dims_t, value_t], {"T": value_t._dtype,
                                                "index_type": dims_t._dtype},
                    name=name)._outputs[0]
@@ -651,7 +651,7 @@ def expand_dims(input, axis=None, name=None, dim=None) -> Tensor:  # noqa: A002
     if axis is None:
         raise ValueError("Must specify an axis argument to ts.expand_dims()")
     x = convert_to_tensor(input)
-    dim_t = _int_input(axis, x.graph, "dim")
+    dim_t = _int_input(axis, _graph_of([x]), "dim")
     return make_op("ExpandDims", [x, dim_t], {"T": x._dtype, "Tdim": dim_t._dtype},
                    name=name or "ExpandDims")._outputs[0]
 
@@ -790,7 +790,7 @@ def transpose(a, perm=None, name="transpose", conjugate=False) -> Tensor:
             perm = math_ops.subtract(math_ops.subtract(r, 1), range(0, r, 1))
         else:
             perm = list(_range(rank_ - 1, -1, -1))
-    perm_t = _int_input(perm, x.graph, "perm")
+    perm_t = _int_input(perm, _graph_of([x]), "perm")
     return make_op("Transpose", [x, perm_t], {"T": x._dtype, "Tperm": perm_t._dtype},
                    name=name)._outputs[0]
 
@@ -1192,11 +1192,11 @@ def split(value, num_or_size_splits, axis=0, num=None, name="split") -> list[Ten
     x = convert_to_tensor(value)
     if isinstance(num_or_size_splits, (int, np.integer)) and not isinstance(
             num_or_size_splits, bool):
-        axis_t = _int_input(axis, x.graph, "split_dim")
+        axis_t = _int_input(axis, _graph_of([x]), "split_dim")
         op = make_op("Split", [axis_t, x], {"num_split": int(num_or_size_splits),
                                             "T": x._dtype}, name=name)
         return list(op._outputs)
-    sizes_t = _int_input(num_or_size_splits, x.graph, "size_splits")
+    sizes_t = _int_input(num_or_size_splits, _graph_of([x]), "size_splits")
     if sizes_t._shape.ndims == 0:
         raise ValueError("Rank-0 tensors are not supported as the num_or_size_splits argument "
                          f"to split. Argument provided: {num_or_size_splits!r}")
@@ -1204,7 +1204,7 @@ def split(value, num_or_size_splits, axis=0, num=None, name="split") -> list[Ten
         num = sizes_t._shape.as_tuple()[0] if sizes_t._shape.ndims else None
         if num is None:
             raise ValueError(f"Cannot infer num from shape {num_or_size_splits!r}")
-    axis_t = _int_input(axis, x.graph, "split_dim")
+    axis_t = _int_input(axis, _graph_of([x]), "split_dim")
     op = make_op("SplitV", [x, sizes_t, axis_t], {"num_split": int(num), "T": x._dtype,
                                                   "Tlen": sizes_t._dtype}, name=name)
     return list(op._outputs)
@@ -1272,7 +1272,7 @@ def _tile_grad(op, grad):
 
 def tile(input, multiples, name=None) -> Tensor:  # noqa: A002
     x = convert_to_tensor(input)
-    multiples_t = _int_input(multiples, x.graph, "multiples")
+    multiples_t = _int_input(multiples, _graph_of([x]), "multiples")
     return make_op("Tile", [x, multiples_t], {"T": x._dtype, "Tmultiples": multiples_t._dtype},
                    name=name or "Tile")._outputs[0]
 
@@ -1432,7 +1432,7 @@ register_op("UnsortedSegmentSum", infer=_unsorted_segment_sum_infer,
 
 def unsorted_segment_sum(data, segment_ids, num_segments, name=None) -> Tensor:
     data_t, ids = convert_to_tensor(data), convert_to_tensor(segment_ids)
-    num_t = _int_input(num_segments, data_t.graph, "num_segments")
+    num_t = _int_input(num_segments, _graph_of([data_t]), "num_segments")
     attrs = {"T": data_t._dtype, "Tindices": ids._dtype or dtypes.int32,
              "Tnumsegments": num_t._dtype}
     return make_op("UnsortedSegmentSum", [data_t, ids, num_t], attrs,
@@ -1506,7 +1506,7 @@ def gather(params, indices, validate_indices=None, name=None, axis=None,
            batch_dims=0) -> Tensor:
     params_t = convert_to_tensor(params)
     indices_t = convert_to_tensor(indices)
-    axis_t = _int_input(0 if axis is None else axis, params_t.graph, "axis")
+    axis_t = _int_input(0 if axis is None else axis, _graph_of([params_t]), "axis")
     attrs = {"batch_dims": int(batch_dims), "Tparams": params_t._dtype,
              "Tindices": indices_t._dtype or dtypes.int32, "Taxis": axis_t._dtype}
     return make_op("GatherV2", [params_t, indices_t, axis_t], attrs,
@@ -1590,8 +1590,8 @@ def _slice_grad(op, grad):
 
 def slice(input_, begin, size, name=None) -> Tensor:  # noqa: A001 - TensorFlow's name
     x = convert_to_tensor(input_)
-    begin_t = _int_input(begin, x.graph, "begin")
-    size_t = _int_input(size, x.graph, "size")
+    begin_t = _int_input(begin, _graph_of([x]), "begin")
+    size_t = _int_input(size, _graph_of([x]), "size")
     return make_op("Slice", [x, begin_t, size_t], {"T": x._dtype, "Index": begin_t._dtype},
                    name=name or "Slice")._outputs[0]
 
@@ -1660,14 +1660,14 @@ def pad(tensor, paddings, mode="CONSTANT", name=None, constant_values=0) -> Tens
     if str(mode).upper() != "CONSTANT":
         raise ValueError(f"Unsupported padding mode {mode!r}: only 'CONSTANT' is implemented")
     x = convert_to_tensor(tensor)
-    paddings_t = _int_input(paddings, x.graph, "paddings")
+    paddings_t = _int_input(paddings, _graph_of([x]), "paddings")
     attrs = {"T": x._dtype, "Tpaddings": paddings_t._dtype}
     if not is_tensor_like(constant_values) and np.all(np.asarray(constant_values) == 0):
         return make_op("Pad", [x, paddings_t], attrs, name=name or "Pad")._outputs[0]
     if is_tensor_like(constant_values):
         c = convert_to_tensor(constant_values)
     else:
-        c = constant_op.constant(constant_values, dtype=x._dtype, graph=x.graph,
+        c = constant_op.constant(constant_values, dtype=x._dtype, graph=_graph_of([x]),
                                  name="constant_values")
     return make_op("PadV2", [x, paddings_t, c], attrs, name=name or "PadV2")._outputs[0]
 
@@ -2056,7 +2056,7 @@ def _arg(op_type, input, axis, name, dimension, output_type):  # noqa: A002
     if axis is None:
         axis = 0
     x = convert_to_tensor(input)
-    axis_t = _int_input(axis, x.graph, "dimension")
+    axis_t = _int_input(axis, _graph_of([x]), "dimension")
     output_type = dtypes.as_dtype(output_type)
     if output_type not in (dtypes.int32, dtypes.int64):
         raise TypeError(f"output_type of {op_type} must be int32 or int64, not "
