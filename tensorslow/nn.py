@@ -36,7 +36,7 @@ from tensorslow.ops.nn_ops import (
     sparse_softmax_cross_entropy_with_logits,
     xw_plus_b,
 )
-from tensorslow.ops.rnn import dynamic_rnn, static_rnn
+from tensorslow.ops.rnn import bidirectional_dynamic_rnn, dynamic_rnn, static_rnn
 
 avg_pool2d = avg_pool
 max_pool2d = max_pool
@@ -46,6 +46,7 @@ __all__ = [
     "avg_pool2d",
     "batch_normalization",
     "bias_add",
+    "bidirectional_dynamic_rnn",
     "conv1d",
     "conv2d",
     "conv2d_transpose",

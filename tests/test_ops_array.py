@@ -691,3 +691,68 @@ def test_argmax_aliases_output_type_and_errors(graph):
         ts.argmax(x, 2)
     with pytest.raises(TypeError):
         ts.argmax(x, 1, output_type=ts.float32)
+
+
+@pytest.mark.parametrize("axis", [[0], [1], [-1], [0, 2], [2, 0, 1], []])
+def test_reverse_against_numpy(axis):
+    x = randn(np.random.RandomState(3), (2, 3, 4))
+    _, _, (out,), _ = check_op(lambda t: ts.reverse(t, axis), [x],
+                               lambda a: np.flip(a, axis) if axis else a)
+    assert out.op.type == "ReverseV2"
+
+
+def test_reverse_with_a_fed_axis_and_its_errors():
+    x = ts.placeholder(ts.float64, [2, 3])
+    axis = ts.placeholder(ts.int32, [None])
+    y = ts.reverse_v2(x, axis)
+    xv = np.arange(6.0).reshape(2, 3)
+    with ts.Session() as sess:
+        np.testing.assert_array_equal(sess.run(y, {x: xv, axis: [1]}), xv[:, ::-1])
+        with pytest.raises(ts.errors.InvalidArgumentError, match="axis 1 specified more"):
+            sess.run(y, {x: xv, axis: [1, -1]})
+        with pytest.raises(ts.errors.InvalidArgumentError, match=r"'axis'\[0\] = 2 is out"):
+            sess.run(y, {x: xv, axis: [2]})
+    with pytest.raises(ValueError, match="specified more than once"):
+        ts.reverse(x, [0, 0])
+
+
+def _reverse_sequence_numpy(x, lengths, seq, batch):
+    out = np.array(x, copy=True)
+    for b, n in enumerate(lengths):
+        index = [slice(None)] * x.ndim
+        index[batch], index[seq] = b, slice(0, n)
+        out[tuple(index)] = np.flip(x[tuple(index)], axis=seq - (seq > batch))
+    return out
+
+
+@pytest.mark.parametrize("seq,batch", [(1, 0), (0, 1), (2, 0), (0, 2)])
+def test_reverse_sequence_against_numpy(seq, batch):
+    rng = np.random.RandomState(seq * 3 + batch)
+    x = randn(rng, (3, 4, 3))
+    lengths = rng.randint(0, x.shape[seq] + 1, size=x.shape[batch]).astype(np.int64)
+    _, _, (out,), _ = check_op(
+        lambda t, n: ts.reverse_sequence(t, n, seq_axis=seq, batch_axis=batch), [x, lengths],
+        lambda a, n: _reverse_sequence_numpy(a, n, seq, batch), wrt=[0])
+    assert out.op.type == "ReverseSequence"
+    assert out.op.get_attr("seq_dim") == seq and out.op.get_attr("batch_dim") == batch
+
+
+def test_reverse_sequence_errors():
+    x = ts.placeholder(ts.float64, [2, 3])
+    n = ts.placeholder(ts.int32, [None])
+    y = ts.reverse_sequence(x, n, seq_dim=1)
+    with ts.Session() as sess:
+        xv = np.arange(6.0).reshape(2, 3)
+        np.testing.assert_array_equal(sess.run(y, {x: xv, n: [3, 2]}), [[2, 1, 0], [4, 3, 5]])
+        with pytest.raises(ts.errors.InvalidArgumentError, match=r"seq_lens\(1\) > input"):
+            sess.run(y, {x: xv, n: [1, 4]})
+        with pytest.raises(ts.errors.InvalidArgumentError, match="Length of seq_lengths"):
+            sess.run(y, {x: xv, n: [1, 1, 1]})
+    with pytest.raises(ValueError, match="Length of seq_lengths"):
+        ts.reverse_sequence(x, [1, 1, 1], seq_axis=1)
+    with pytest.raises(ValueError, match="must differ"):
+        ts.reverse_sequence(x, [1, 1], seq_axis=0, batch_axis=0)
+    with pytest.raises(ValueError, match="needs seq_axis"):
+        ts.reverse_sequence(x, [1, 1])
+    with pytest.raises(TypeError, match="int32 or int64"):
+        ts.reverse_sequence(x, [1.0, 1.0], seq_axis=1)

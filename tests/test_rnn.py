@@ -77,6 +77,78 @@ def test_lstm_dynamic_rnn_against_numpy_with_tensorflows_variable_names():
     assert not got[2].any() and not got[1, 3:].any()  # past a row's length: zeros
 
 
+def _reversed_rows(xs, lengths):
+    """xs [batch, time, ...] with each row's first lengths[b] steps reversed."""
+    out = xs.copy()
+    for b, n in enumerate(lengths):
+        out[b, :n] = xs[b, :n][::-1]
+    return out
+
+
+@pytest.mark.parametrize("time_major", [False, True])
+def test_bidirectional_dynamic_rnn_against_numpy(time_major):
+    rng = np.random.RandomState(2)
+    xs, lengths = rng.randn(3, 6, 4), [6, 2, 0]
+    with ts.Graph().as_default():
+        x = ts.placeholder(ts.float64, [6, 3, 4] if time_major else [3, 6, 4])
+        (out_fw, out_bw), (state_fw, state_bw) = ts.nn.bidirectional_dynamic_rnn(
+            rnn_cell.LSTMCell(5), rnn_cell.LSTMCell(2), x, sequence_length=lengths,
+            dtype=ts.float64, time_major=time_major)
+        with ts.Session() as sess:
+            sess.run(ts.global_variables_initializer())
+            feed = {x: xs.transpose(1, 0, 2) if time_major else xs}
+            got_fw, got_bw, c_fw, c_bw = sess.run([out_fw, out_bw, state_fw.c, state_bw.c],
+                                                  feed)
+            weights = _variables_by_name(sess)
+    assert sorted(weights) == [f"bidirectional_rnn/{d}/lstm_cell/{w}"
+                               for d in ("bw", "fw") for w in ("bias", "kernel")]
+    if time_major:
+        got_fw, got_bw = got_fw.transpose(1, 0, 2), got_bw.transpose(1, 0, 2)
+    want_fw, want_c_fw, _ = _lstm_numpy(xs, weights["bidirectional_rnn/fw/lstm_cell/kernel"],
+                                        weights["bidirectional_rnn/fw/lstm_cell/bias"],
+                                        lengths=lengths)
+    reversed_out, want_c_bw, _ = _lstm_numpy(
+        _reversed_rows(xs, lengths), weights["bidirectional_rnn/bw/lstm_cell/kernel"],
+        weights["bidirectional_rnn/bw/lstm_cell/bias"], lengths=lengths)
+    np.testing.assert_allclose(got_fw, want_fw, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(got_bw, _reversed_rows(reversed_out, lengths), rtol=1e-12,
+                               atol=1e-14)
+    np.testing.assert_allclose(c_fw, want_c_fw, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(c_bw, want_c_bw, rtol=1e-12, atol=1e-14)
+    # The backward cell's output at a row's first step has seen the whole row.
+    assert np.abs(got_bw[1, 0]).sum() > 0 and not got_bw[1, 2:].any()
+
+
+def test_bidirectional_dynamic_rnn_gradients_against_finite_differences():
+    rng = np.random.RandomState(4)
+    xs, lengths = rng.randn(2, 4, 3), [4, 2]
+    kernels = [rng.randn(7, 16) * 0.5, rng.randn(5, 8) * 0.5]
+    biases = [rng.randn(16) * 0.1, rng.randn(8) * 0.1]
+
+    def build(x, k_fw, b_fw, k_bw, b_bw):
+        init = {"bidirectional_rnn/fw/basic_lstm_cell/kernel": k_fw,
+                "bidirectional_rnn/fw/basic_lstm_cell/bias": b_fw,
+                "bidirectional_rnn/bw/basic_lstm_cell/kernel": k_bw,
+                "bidirectional_rnn/bw/basic_lstm_cell/bias": b_bw}
+
+        def getter(getter, name, **kwargs):  # the variables are the placeholders
+            return init[name]
+
+        with ts.variable_scope("", custom_getter=getter):
+            (fw, bw), (state_fw, state_bw) = ts.nn.bidirectional_dynamic_rnn(
+                rnn_cell.BasicLSTMCell(4), rnn_cell.BasicLSTMCell(2), x,
+                sequence_length=lengths, dtype=ts.float64)
+        return [fw, bw, state_bw.c]
+
+    def numpy_fn(x, k_fw, b_fw, k_bw, b_bw):
+        fw, _, _ = _lstm_numpy(x, k_fw, b_fw, lengths=lengths)
+        bw, c_bw, _ = _lstm_numpy(_reversed_rows(x, lengths), k_bw, b_bw, lengths=lengths)
+        return [fw, _reversed_rows(bw, lengths), c_bw]
+
+    check_op(build, [xs, kernels[0], biases[0], kernels[1], biases[1]], numpy_fn,
+             grad_rtol=1e-5)
+
+
 def test_cell_gradients_through_dynamic_rnn_against_finite_differences():
     rng = np.random.RandomState(1)
     xs, kernel, bias = rng.randn(2, 4, 3), rng.randn(7, 16) * 0.5, rng.randn(16) * 0.1
@@ -256,3 +328,54 @@ def test_dynamic_rnn_lstm_matches_tensorflow_outputs_and_gradients(tmp_path):
     assert len(expected.files) == len(got)
     for k, value in enumerate(got):
         np.testing.assert_allclose(value, expected[f"arr_{k}"], rtol=1e-9, atol=1e-12)
+
+
+@requires_tensorflow
+def test_bidirectional_dynamic_rnn_matches_tensorflow_outputs_and_gradients(tmp_path):
+    rng = np.random.RandomState(6)
+    xs, lengths = rng.randn(3, 5, 4), [5, 3, 1]
+    with ts.Graph().as_default():
+        x = ts.placeholder(ts.float64, [None, 5, 4])
+        (fw, bw), (state_fw, state_bw) = ts.nn.bidirectional_dynamic_rnn(
+            rnn_cell.LSTMCell(4), rnn_cell.GRUCell(3), x, sequence_length=lengths,
+            dtype=ts.float64)
+        loss = ts.reduce_sum(fw * fw) + ts.reduce_sum(ts.sin(bw)) + ts.reduce_sum(state_bw)
+        grads = ts.gradients(loss, [x, *ts.trainable_variables()])
+        with ts.Session() as sess:
+            sess.run(ts.global_variables_initializer())
+            weights = _variables_by_name(sess)
+            got = sess.run([fw, bw, state_fw.c, loss, *grads], {x: xs})
+    np.savez(tmp_path / "in.npz", x=xs, **weights)
+    (tmp_path / "names.json").write_text(json.dumps(list(weights)))
+    answer = run_tf("""
+        import importlib.util, json, os, sys
+        if importlib.util.find_spec("tf_keras") is None:
+            print("no tf_keras")
+            sys.exit(0)
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+        import numpy as np
+        import tensorflow.compat.v1 as tf
+        tf.disable_v2_behavior()
+        d = np.load(sys.argv[1] + "/in.npz")
+        x = tf.placeholder(tf.float64, [None, 5, 4])
+        (fw, bw), (state_fw, state_bw) = tf.nn.bidirectional_dynamic_rnn(
+            tf.nn.rnn_cell.LSTMCell(4), tf.nn.rnn_cell.GRUCell(3), x,
+            sequence_length=[5, 3, 1], dtype=tf.float64)
+        loss = tf.reduce_sum(fw * fw) + tf.reduce_sum(tf.sin(bw)) + tf.reduce_sum(state_bw)
+        names = json.load(open(sys.argv[1] + "/names.json"))
+        assert [v.op.name for v in tf.trainable_variables()] == names, names
+        grads = tf.gradients(loss, [x] + tf.trainable_variables())
+        with tf.Session() as sess:
+            for v in tf.global_variables():
+                v.load(d[v.op.name], sess)
+            got = sess.run([fw, bw, state_fw.c, loss] + grads, {x: d["x"]})
+        np.savez(sys.argv[1] + "/out.npz", *got)
+    """, str(tmp_path))
+    if "no tf_keras" in answer:
+        pytest.skip("TensorFlow releases with Keras 3 keep TF1's rnn cells in the tf_keras "
+                    "package; install it beside TensorFlow to run this comparison")
+    expected = np.load(tmp_path / "out.npz")
+    assert len(expected.files) == len(got)
+    for k, value in enumerate(got):
+        np.testing.assert_allclose(value, expected[f"arr_{k}"], rtol=1e-9, atol=1e-12,
+                                   err_msg=f"output {k}")

@@ -230,13 +230,18 @@ def test_tensorflow_runs_our_while_loops(tmp_path):
             rng.randn(7, 16) * 0.3))
         outputs, _ = ts.nn.dynamic_rnn(cell, seq, sequence_length=lengths, dtype=ts.float64)
         ts.identity(outputs, name="rnn_out")
+        (_, backward), _ = ts.nn.bidirectional_dynamic_rnn(
+            ts.nn.rnn_cell.GRUCell(2), ts.nn.rnn_cell.BasicRNNCell(3), seq,
+            sequence_length=lengths, dtype=ts.float64)  # ReverseSequence
+        ts.identity(ts.reverse(backward, [2]), name="bidi")  # ReverseV2
         sess = ts.Session()
         sess.run(ts.global_variables_initializer())
         frozen = ts.graph_util.convert_variables_to_constants(
-            sess, g.as_graph_def(), ["acc", "rows", "rnn_out"])
+            sess, g.as_graph_def(), ["acc", "rows", "rnn_out", "bidi"])
         feed = {"x": rng.randn(5, 3), "seq": rng.randn(2, 6, 3),
                 "lengths": np.array([6, 3], np.int32)}
-        ours = sess.run(["acc:0", "rows:0", "rnn_out:0"], {f"{k}:0": v for k, v in feed.items()})
+        ours = sess.run(["acc:0", "rows:0", "rnn_out:0", "bidi:0"],
+                        {f"{k}:0": v for k, v in feed.items()})
     (tmp_path / "g.pb").write_bytes(frozen.SerializeToString())
     np.savez(tmp_path / "in.npz", **feed)
     _run_tf("""
@@ -247,10 +252,11 @@ def test_tensorflow_runs_our_while_loops(tmp_path):
         with tf.Graph().as_default() as g:
             tf.import_graph_def(gd, name="")
             with tf.Session() as s:
-                out = s.run(["acc:0", "rows:0", "rnn_out:0"],
+                out = s.run(["acc:0", "rows:0", "rnn_out:0", "bidi:0"],
                             {k + ":0": v for k, v in feed.items()})
-        np.savez(sys.argv[1] + "/tf_out.npz", acc=out[0], rows=out[1], rnn_out=out[2])
+        np.savez(sys.argv[1] + "/tf_out.npz", acc=out[0], rows=out[1], rnn_out=out[2],
+                 bidi=out[3])
     """, str(tmp_path))
     theirs = np.load(tmp_path / "tf_out.npz")
-    for name, value in zip(["acc", "rows", "rnn_out"], ours, strict=True):
+    for name, value in zip(["acc", "rows", "rnn_out", "bidi"], ours, strict=True):
         np.testing.assert_allclose(theirs[name], value, rtol=1e-9, atol=1e-12, err_msg=name)

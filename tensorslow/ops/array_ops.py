@@ -1957,6 +1957,158 @@ newaxis = None
 
 
 # --------------------------------------------------------------------------------------------
+# ReverseV2 and ReverseSequence
+# --------------------------------------------------------------------------------------------
+
+
+def _reverse_axes(axes, rank: int, error) -> builtins.tuple:
+    """The distinct axes, normalized, of a ReverseV2; `error(message)` raises for a bad one."""
+    axes = [axes] if isinstance(axes, int) else list(axes)
+    seen = []
+    for i, a in enumerate(axes):
+        if not -rank <= a < rank:
+            error(f"'axis'[{i}] = {a} is out of valid range [0, {rank - 1}]")
+        a %= rank
+        if a in seen:
+            error(f"axis {a} specified more than once")
+        seen.append(a)
+    return builtins.tuple(seen)
+
+
+def _raise_value_error(message):
+    raise ValueError(message)
+
+
+def _reverse_infer(op):
+    x, axis_t = op._inputs
+    dims, axes = _dims(x), _static_ints(axis_t)
+    if dims is not None and axes is not None:
+        _reverse_axes(axes, len(dims), _raise_value_error)
+    return [(x._dtype, x._shape)]
+
+
+def _flip_index(axes, rank: int) -> builtins.tuple:
+    reverse = builtins.slice(None, None, -1)
+    return builtins.tuple(reverse if a in axes else builtins.slice(None)
+                          for a in builtins.range(rank))
+
+
+def _reverse_kernel(op, ctx):
+    def error(message):
+        raise errors.InvalidArgumentError(None, op, message)
+
+    x_t, axis_t = op._inputs
+    dims, axes = _dims(x_t), _static_ints(axis_t)
+    if dims is not None and axes is not None:
+        index = _flip_index(_reverse_axes(axes, len(dims), error), len(dims))
+        return lambda x, _: np.asarray(x)[index]
+
+    def reverse_value(x, axis):
+        x = np.asarray(x)
+        axes_ = _reverse_axes([int(a) for a in np.asarray(axis).reshape(-1)], x.ndim, error)
+        return x[_flip_index(axes_, x.ndim)]
+    return reverse_value
+
+
+register_op("ReverseV2", infer=_reverse_infer, kernel=_reverse_kernel,
+            attrs={"T": ("type", None), "Tidx": ("type", dtypes.int32)})
+
+
+@RegisterGradient("ReverseV2")
+def _reverse_grad(op, grad):
+    return reverse(grad, op._inputs[1]), None
+
+
+def reverse(tensor, axis, name=None) -> Tensor:
+    """`tensor` with the dimensions in `axis` (a list of distinct axes) reversed."""
+    x = convert_to_tensor(tensor)
+    axis_t = _int_input(axis, _graph_of([x]), "axis")
+    return make_op("ReverseV2", [x, axis_t], {"T": x._dtype, "Tidx": axis_t._dtype},
+                   name=name or "ReverseV2")._outputs[0]
+
+
+reverse_v2 = reverse
+
+
+def _reverse_sequence_dims(op, rank: int, error) -> builtins.tuple[int, int]:
+    seq, batch = op._attrs["seq_dim"], op._attrs["batch_dim"]
+    if seq == batch:
+        error(f"seq_dim ({seq}) and batch_dim ({batch}) of '{op._name}' must differ")
+    for what, d in (("seq_dim", seq), ("batch_dim", batch)):
+        if not 0 <= d < rank:
+            error(f"Invalid {what} {d} for '{op._name}': the input has rank {rank}")
+    return seq, batch
+
+
+def _reverse_sequence_infer(op):
+    x, lengths = op._inputs
+    if lengths._shape.ndims not in (None, 1):
+        raise ValueError(f"seq_lengths of '{op._name}' must be a vector, got shape "
+                         f"{lengths._shape}")
+    dims = _dims(x)
+    if dims is not None:
+        _, batch = _reverse_sequence_dims(op, len(dims), _raise_value_error)
+        n = lengths._shape.as_tuple()
+        if n and n[0] is not None and dims[batch] is not None and n[0] != dims[batch]:
+            raise ValueError(f"Length of seq_lengths != input.dims({batch}), ({n[0]} vs. "
+                             f"{dims[batch]}) for '{op._name}'")
+    return [(x._dtype, x._shape)]
+
+
+def _reverse_sequence_kernel(op, ctx):
+    def error(message):
+        raise errors.InvalidArgumentError(None, op, message)
+
+    def reverse_sequence_value(x, lengths):
+        x, lengths = np.asarray(x), np.asarray(lengths).reshape(-1)
+        seq, batch = _reverse_sequence_dims(op, x.ndim, error)
+        if lengths.shape[0] != x.shape[batch]:
+            error(f"Length of seq_lengths != input.dims({batch}), ({lengths.shape[0]} vs. "
+                  f"{x.shape[batch]})")
+        steps = x.shape[seq]
+        for i, n in enumerate(lengths):
+            if n < 0 or n > steps:
+                error(f"seq_lens({i}) > input.dims({seq})" if n > steps else
+                      f"seq_lens({i}) < 0")
+        # Per batch row b, position t < lengths[b] reads lengths[b] - 1 - t; the rest stay.
+        t = np.arange(steps)
+        n = lengths.astype(np.int64)[:, None]
+        source = np.where(t < n, n - 1 - t, t)
+        rows = np.moveaxis(x, (batch, seq), (0, 1))
+        out = rows[np.arange(x.shape[batch])[:, None], source]
+        return np.moveaxis(out, (0, 1), (batch, seq))
+    return reverse_sequence_value
+
+
+register_op("ReverseSequence", infer=_reverse_sequence_infer, kernel=_reverse_sequence_kernel,
+            attrs={"seq_dim": ("int", REQUIRED), "batch_dim": ("int", 0), "T": ("type", None),
+                   "Tlen": ("type", dtypes.int64)})
+
+
+@RegisterGradient("ReverseSequence")
+def _reverse_sequence_grad(op, grad):
+    return reverse_sequence(grad, op._inputs[1], seq_axis=op._attrs["seq_dim"],
+                            batch_axis=op._attrs["batch_dim"]), None
+
+
+def reverse_sequence(input, seq_lengths, seq_axis=None, batch_axis=None,  # noqa: A002
+                     name=None, seq_dim=None, batch_dim=None) -> Tensor:
+    """Reverses the first seq_lengths[b] entries along `seq_axis` of each batch row b (rows
+    along `batch_axis`); entries past a row's length stay where they are."""
+    seq_axis = _deprecated_alias("seq_axis", seq_axis, "seq_dim", seq_dim)
+    batch_axis = _deprecated_alias("batch_axis", batch_axis, "batch_dim", batch_dim)
+    if seq_axis is None:
+        raise ValueError("reverse_sequence needs seq_axis (or seq_dim)")
+    x = convert_to_tensor(input)
+    lengths = convert_to_tensor(seq_lengths)
+    if lengths._dtype not in (dtypes.int32, dtypes.int64):
+        raise TypeError(f"seq_lengths must be int32 or int64, got {lengths._dtype.name}")
+    return make_op("ReverseSequence", [x, lengths],
+                   {"seq_dim": int(seq_axis), "batch_dim": int(batch_axis or 0), "T": x._dtype,
+                    "Tlen": lengths._dtype}, name=name or "ReverseSequence")._outputs[0]
+
+
+# --------------------------------------------------------------------------------------------
 # ClipByValue
 # --------------------------------------------------------------------------------------------
 

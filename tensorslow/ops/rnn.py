@@ -1,5 +1,6 @@
 """TF1's recurrent networks: `dynamic_rnn` (one while_loop over time, inputs and outputs in
-TensorArrays) and `static_rnn` (the cell unrolled over a Python list of inputs).
+TensorArrays), `bidirectional_dynamic_rnn` (two of them, one over the inputs reversed in time)
+and `static_rnn` (the cell unrolled over a Python list of inputs).
 
 Both open the variable scope "rnn" (or `scope`) around the cell, so an LSTMCell's variables
 are "rnn/lstm_cell/kernel" and "rnn/lstm_cell/bias", as TensorFlow names them. With
@@ -180,3 +181,45 @@ def static_rnn(cell, inputs, initial_state=None, dtype=None, sequence_length=Non
 
 
 __all__ = ["dynamic_rnn", "static_rnn"]
+
+
+def _reverse_time(structure, sequence_length, time_axis: int, batch_axis: int):
+    """Each tensor of `structure` with its time steps reversed: the first
+    sequence_length[b] steps of each row b when lengths are given, else all of them."""
+    def reverse(t):
+        if sequence_length is None:
+            return array_ops.reverse(t, [time_axis])
+        return array_ops.reverse_sequence(t, sequence_length, seq_axis=time_axis,
+                                          batch_axis=batch_axis)
+    return _pack(structure, [reverse(t) for t in _flatten(structure)])
+
+
+def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None,
+                              initial_state_fw=None, initial_state_bw=None, dtype=None,
+                              parallel_iterations=None, swap_memory=False, time_major=False,
+                              scope=None):
+    """dynamic_rnn forward over `inputs` with `cell_fw` and backward with `cell_bw` (on the
+    inputs reversed in time, each row within its sequence_length, and its outputs reversed
+    back): ((outputs_fw, outputs_bw), (final_state_fw, final_state_bw)). The variables are
+    under "bidirectional_rnn/fw" and "bidirectional_rnn/bw" (or `scope`), as TensorFlow
+    names them."""
+    for name, cell in (("cell_fw", cell_fw), ("cell_bw", cell_bw)):
+        if not callable(cell):
+            raise TypeError(f"{name} must be an instance of RNNCell")
+    time_axis, batch_axis = (0, 1) if time_major else (1, 0)
+    with vs.variable_scope(scope or "bidirectional_rnn"):
+        with vs.variable_scope("fw") as fw_scope:
+            outputs_fw, state_fw = dynamic_rnn(
+                cell_fw, inputs, sequence_length=sequence_length, initial_state=initial_state_fw,
+                dtype=dtype, parallel_iterations=parallel_iterations, swap_memory=swap_memory,
+                time_major=time_major, scope=fw_scope)
+        with vs.variable_scope("bw") as bw_scope:
+            lengths = None if sequence_length is None else convert_to_tensor(sequence_length)
+            reversed_inputs = _reverse_time(inputs, lengths, time_axis, batch_axis)
+            reversed_outputs, state_bw = dynamic_rnn(
+                cell_bw, reversed_inputs, sequence_length=sequence_length,
+                initial_state=initial_state_bw, dtype=dtype,
+                parallel_iterations=parallel_iterations, swap_memory=swap_memory,
+                time_major=time_major, scope=bw_scope)
+    outputs_bw = _reverse_time(reversed_outputs, lengths, time_axis, batch_axis)
+    return (outputs_fw, outputs_bw), (state_fw, state_bw)
