@@ -521,6 +521,21 @@ def test_stale_or_missing_descriptor_set_is_rebuilt(tmp_path, monkeypatch):
     assert proto._needs_build()
 
 
+def test_a_fresh_process_builds_a_missing_descriptor_set_on_first_use(tmp_path):
+    # The first message a process asks for builds the set (this once deadlocked: the build
+    # module was looked up through the lazy attributes, under the load lock).
+    missing = tmp_path / "descriptors.binpb"
+    result = run_python(f"""
+        from pathlib import Path
+        import tensorslow.proto as proto
+        proto._DESCRIPTOR_SET = Path({str(missing)!r})
+        print(proto.GraphDef().DESCRIPTOR.full_name)
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "tensorflow.GraphDef"
+    assert missing.exists()
+
+
 def test_unbuildable_descriptor_set_raises_import_error(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise build.ProtoBuildError("protoc is broken")

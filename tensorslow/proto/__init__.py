@@ -95,7 +95,9 @@ def load() -> DescriptorPool:
 
 def _descriptor_set_bytes() -> bytes:
     if _needs_build():
-        from tensorslow.proto import build
+        # Imported by module name: `from tensorslow.proto import build` would look the name
+        # up through this module's __getattr__ first, which waits on the lock held here.
+        import tensorslow.proto.build as build
 
         try:
             build.build(_DESCRIPTOR_SET)
