@@ -444,3 +444,53 @@ def test_no_pickle_or_eval_in_the_checkpoint_code():
         text = path.read_text()
         for word in ("pickle", "eval(", "exec(", "np.load", "allow_pickle"):
             assert word not in text, f"{word} in {path}"
+
+
+def _peak_bytes(fn) -> int:
+    """The most memory (numpy arrays and Python objects) `fn` held at once beyond its start."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        start = tracemalloc.get_traced_memory()[0]
+        fn()
+        return tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+
+
+def test_save_and_restore_copy_a_large_variable_at_most_once(tmp_path):
+    value = np.random.RandomState(0).rand(4_000_000).astype(np.float32)  # 16 MB
+    g = ts.Graph()
+    with g.as_default():
+        v = ts.Variable(value, name="big")
+        saver = ts.train.Saver([v])
+    sess = ts.Session(graph=g)
+    sess.run(v.initializer)
+    prefix = str(tmp_path / "model.ckpt")
+    # Saving writes the variable's own memory: no copy of it is made.
+    assert _peak_bytes(lambda: saver.save(sess, prefix, write_meta_graph=False)) < \
+        0.25 * value.nbytes
+    sess.run(v.assign(ts.zeros_like(v)))
+    # Restoring reads the tensor once; the variable keeps what was read.
+    assert _peak_bytes(lambda: saver.restore(sess, prefix)) < 1.25 * value.nbytes
+    restored = sess.run(v)
+    np.testing.assert_array_equal(restored, value)
+    sess.run(v.assign_add(ts.ones_like(v)))  # the restored value updates as any other
+    np.testing.assert_array_equal(sess.run(v), value + 1)
+    # What read_variables gives the caller is writable, as TensorFlow's reader's arrays are.
+    read = saver_lib.read_variables(prefix)["big"]
+    read[0] = -1.0
+    np.testing.assert_array_equal(saver_lib.read_variables(prefix)["big"], value)
+
+
+def test_crc32c_of_buffers_equals_that_of_bytes():
+    data = np.random.RandomState(1).randint(0, 256, 3 * tensor_bundle._CRC_CHUNK + 17)
+    data = data.astype(np.uint8)
+    expected = tensor_bundle.crc32c(data.tobytes())
+    assert tensor_bundle.crc32c(memoryview(data)) == expected
+    floats = np.linspace(-1, 1, 70_001, dtype=np.float32)
+    assert tensor_bundle.crc32c(memoryview(floats)) == tensor_bundle.crc32c(floats.tobytes())
+    head = tensor_bundle.crc32c(data[:100].tobytes())
+    assert tensor_bundle.crc32c(memoryview(data)[100:], head) == expected

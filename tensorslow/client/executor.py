@@ -75,11 +75,22 @@ class KernelContext:
     def assign_variable(self, name: str, value, fresh: bool = False) -> np.ndarray:
         """Stores `value` as the variable's new (read-only) value. A kernel passes fresh=True
         for an array it has just made and shares with nothing; others are copied."""
-        if not (fresh and type(value) is np.ndarray):
+        if not (type(value) is np.ndarray and (fresh or _immutable(value))):
             value = np.array(value)  # a private copy the variable owns
         value.flags.writeable = False
         self.variables[name] = value
         return value
+
+
+def _immutable(value: np.ndarray) -> bool:
+    """True when nothing can change `value`'s data: it and every array it views are
+    read-only, over a bytes object (np.frombuffer of bytes read from a file)."""
+    base = value
+    while isinstance(base, np.ndarray):
+        if base.flags.writeable:
+            return False
+        base = base.base
+    return type(base) is bytes
 
 
 def ref_variable_op(op: Operation, index: int) -> Operation:

@@ -94,7 +94,8 @@ _LENGTH = np.dtype("<u8")
 # --------------------------------------------------------------------------------------------
 
 
-def _decode(data: bytes, dtype: dtypes.DType, shape: list[int], where: str) -> np.ndarray:
+def _decode(data: bytes, dtype: dtypes.DType, shape: list[int], where: str,
+            writable: bool = True) -> np.ndarray:
     count = int(np.prod(shape, dtype=np.int64))
     if dtype == dtypes.string:
         out = np.empty(count, dtype=object)
@@ -117,7 +118,7 @@ def _decode(data: bytes, dtype: dtypes.DType, shape: list[int], where: str) -> n
         raise errors.DataLossError(None, None, f"{where}: {len(data)} bytes cannot hold "
                                    f"{count} {dtype.name} values")
     little = np_dtype.newbyteorder("<")
-    return np.frombuffer(data, dtype=little).astype(np_dtype).reshape(shape)
+    return np.frombuffer(data, dtype=little).astype(np_dtype, copy=writable).reshape(shape)
 
 
 def _dtype_named(name, where: str) -> dtypes.DType:
@@ -148,11 +149,13 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def _write_temp(directory: str, base: str, data: bytes) -> str:
+def _write_temp(directory: str, base: str, data) -> str:
+    """`data` (bytes, or a list of buffers) in a new fsynced temporary file in `directory`."""
     fd, path = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=directory or ".")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for part in data if isinstance(data, list) else [data]:
+                f.write(part)
             f.flush()
             os.fsync(f.fileno())
     except BaseException:
@@ -196,11 +199,13 @@ def write_variables(prefix: str, values: dict) -> None:
         raise errors.NotFoundError(None, None, f"Parent directory of {prefix} doesn't exist, "
                                    "can't save.")
     tensors = [(name, *_as_stored(values[name])) for name in sorted(values)]
-    index_bytes, data_bytes = tensor_bundle.encode_bundle(tensors)
-    _write_files(prefix, data_bytes, index_bytes)
+    index_bytes, data_parts = tensor_bundle.encode_bundle_parts(tensors)
+    _write_files(prefix, data_parts, index_bytes)
 
 
-def _write_files(prefix: str, data_bytes: bytes, index_bytes: bytes) -> None:
+def _write_files(prefix: str, data_bytes, index_bytes: bytes) -> None:
+    """Writes the data file (bytes, or a list of buffers written in turn) and then the index,
+    each through a temporary file, fsynced, renamed in place."""
     directory, base = os.path.split(prefix)
     data_tmp = _write_temp(directory, base + DATA_SUFFIX, data_bytes)
     try:
@@ -310,8 +315,9 @@ def _is_count(x) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and x >= 0
 
 
-def read_tensors(index: CheckpointIndex, names) -> dict:
-    """The named tensors of a checkpoint, each checked against its size and checksum."""
+def read_tensors(index: CheckpointIndex, names, writable: bool = True) -> dict:
+    """The named tensors of a checkpoint, each checked against its size and checksum. With
+    writable=False the arrays may be read-only views of the bytes read (no copy)."""
     missing = [n for n in names if n not in index.entries]
     if missing:
         raise errors.NotFoundError(None, None, f"Key {missing[0]} not found in checkpoint "
@@ -324,11 +330,11 @@ def read_tensors(index: CheckpointIndex, names) -> dict:
         if not path:  # a tensor saved in slices: decode_tensor says why it cannot be read
             entry = index.entries[in_file[0]]
             tensor_bundle.decode_tensor(b"", entry, f"{index.prefix}, tensor '{entry.name}'")
-        out.update(_read_from(index, path, in_file))
+        out.update(_read_from(index, path, in_file, writable))
     return {name: out[name] for name in names}
 
 
-def _read_from(index: CheckpointIndex, path: str, names: list[str]) -> dict:
+def _read_from(index: CheckpointIndex, path: str, names: list[str], writable: bool) -> dict:
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
@@ -354,9 +360,9 @@ def _read_from(index: CheckpointIndex, path: str, names: list[str]) -> dict:
                 if zlib.crc32(data) != entry.crc32:
                     raise errors.DataLossError(None, None, f"{where}: checksum mismatch (the "
                                                "data is corrupt)")
-                out[name] = _decode(data, entry.dtype, entry.shape, where)
+                out[name] = _decode(data, entry.dtype, entry.shape, where, writable)
             else:
-                out[name] = tensor_bundle.decode_tensor(data, entry, where)
+                out[name] = tensor_bundle.decode_tensor(data, entry, where, writable)
     return out
 
 
@@ -431,7 +437,9 @@ def _restore_kernel(op, ctx):
                     f"equal original dtype {_stored_dtype_name(index, name)} (checkpoint "
                     f"{prefix})")
         try:
-            values = read_tensors(index, names)
+            # Read-only views of the bytes read: the variables they are assigned to keep
+            # them as they are, so restoring copies each tensor once, from the file.
+            values = read_tensors(index, names, writable=False)
         except OSError as e:
             raise _os_error(e, f"Failed to read checkpoint {prefix}") from e
         out = tuple(values[n] for n in names)

@@ -65,8 +65,19 @@ def data_filename(prefix: str, shard: int, num_shards: int) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+# The C extension takes only bytes; other buffers (an array's memory) are checksummed through
+# chunk-sized copies, each small enough to stay in cache while it is read.
+_CRC_CHUNK = 1 << 18
+
+
 def crc32c(data, crc: int = 0) -> int:
-    return google_crc32c.extend(crc, data) if crc else google_crc32c.value(data)
+    """CRC-32C of `data` (bytes or any buffer), continuing from `crc`."""
+    if type(data) is bytes:
+        return google_crc32c.extend(crc, data) if crc else google_crc32c.value(data)
+    view = memoryview(data).cast("B")
+    for start in range(0, len(view), _CRC_CHUNK):
+        crc = google_crc32c.extend(crc, bytes(view[start:start + _CRC_CHUNK]))
+    return crc
 
 
 def mask(crc: int) -> int:
@@ -307,8 +318,10 @@ def _string_elements(value: np.ndarray) -> list[bytes]:
     return out
 
 
-def encode_tensor(value: np.ndarray, dtype: dtypes.DType) -> tuple[bytes, int]:
-    """(stored bytes, their CRC-32C as the entry records it, unmasked) of one tensor."""
+def encode_tensor(value: np.ndarray, dtype: dtypes.DType) -> tuple[bytes | memoryview, int]:
+    """(stored bytes, their CRC-32C as the entry records it, unmasked) of one tensor. A
+    numeric tensor's bytes are a view of its memory when it is already stored as a bundle
+    keeps it (contiguous, little-endian), not a copy."""
     if dtype == dtypes.string:
         elements = _string_elements(value)
         lengths = bytearray()
@@ -323,13 +336,20 @@ def encode_tensor(value: np.ndarray, dtype: dtypes.DType) -> tuple[bytes, int]:
             crc = crc32c(element, crc)
         return bytes(lengths) + length_checksum + b"".join(elements), crc
     little = np.dtype(dtype.as_numpy_dtype).newbyteorder("<")
-    raw = np.ascontiguousarray(value, dtype=little).tobytes()
+    raw = memoryview(np.ascontiguousarray(value, dtype=little).reshape(-1).view(np.uint8))
     return raw, crc32c(raw)
 
 
 def encode_bundle(tensors) -> tuple[bytes, bytes]:
     """(index bytes, data bytes) of a one-shard bundle of `tensors`: (name, array, DType)
     triples, stored in the order given; the index lists them by name."""
+    index, parts = encode_bundle_parts(tensors)
+    return index, b"".join(parts)
+
+
+def encode_bundle_parts(tensors) -> tuple[bytes, list]:
+    """encode_bundle with the data as the list of its parts, one buffer per tensor (views of
+    the arrays' memory where they can be), to be written one after the other."""
     proto = _proto()
     entries = {}
     chunks, offset = [], 0
@@ -349,7 +369,7 @@ def encode_bundle(tensors) -> tuple[bytes, bytes]:
     header = proto.BundleHeaderProto(num_shards=1, endianness=proto.BundleHeaderProto.LITTLE)
     header.version.producer = BUNDLE_VERSION
     items = [(HEADER_KEY, header.SerializeToString()), *sorted(entries.items())]
-    return build_table(items), b"".join(chunks)
+    return build_table(items), chunks
 
 
 @dataclass(frozen=True)
@@ -428,8 +448,11 @@ def read_bundle_index(prefix: str, raw: bytes, path: str) -> dict[str, BundleEnt
     return entries
 
 
-def decode_tensor(data: bytes, entry: BundleEntry, where: str) -> np.ndarray:
-    """The array stored as `data` (the entry's bytes), its checksum verified."""
+def decode_tensor(data: bytes, entry: BundleEntry, where: str,
+                  writable: bool = True) -> np.ndarray:
+    """The array stored as `data` (the entry's bytes), its checksum verified. With
+    writable=False a numeric array stored in the machine's byte order is a read-only view of
+    `data`, not a copy."""
     if entry.num_slices:
         raise errors.UnimplementedError(
             None, None, f"{where}: saved in {entry.num_slices} slices (a partitioned "
@@ -452,7 +475,8 @@ def decode_tensor(data: bytes, entry: BundleEntry, where: str) -> np.ndarray:
         raise errors.DataLossError(None, None, f"{where}: checksum mismatch (the data is "
                                    "corrupt)")
     stored = np_dtype.newbyteorder(">" if entry.big_endian else "<")
-    return np.frombuffer(data, dtype=stored).astype(np_dtype).reshape(entry.shape)
+    return np.frombuffer(data, dtype=stored).astype(np_dtype, copy=writable).reshape(
+        entry.shape)
 
 
 def _decode_strings(data: bytes, entry: BundleEntry, count: int, where: str) -> np.ndarray:
