@@ -43,6 +43,7 @@ class GrpcOptions:
     channel_arguments: tuple[tuple[str, object], ...] = ()
     ssl_config: object | None = None  # a tensorflow.serving.SSLConfig
     enable_health: bool = False
+    on_request: Callable[[int], None] | None = None  # told each request's size in bytes
 
 
 def grpc_code(code: status.Code) -> grpc.StatusCode:
@@ -88,13 +89,16 @@ class _Unparsable:
         self.message = message
 
 
-def _deserializer(request_class, parse_bytes=None):
+def _deserializer(request_class, parse_bytes=None, on_request=None):
     """The method's deserializer: `parse_bytes` (a handler's own parser) or the message
-    class's, with failures turned into _Unparsable."""
+    class's, with failures turned into _Unparsable; `on_request` is told each request's
+    size."""
     name = request_class.DESCRIPTOR.full_name
     parse_bytes = parse_bytes or request_class.FromString
 
     def parse(data: bytes):
+        if on_request is not None:
+            on_request(len(data))
         try:
             return parse_bytes(data)
         except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and friends
@@ -136,6 +140,7 @@ class GrpcServer:
                  metrics: Metrics | None = None):
         self._options = options
         self._metrics = metrics
+        self._on_request = options.on_request
         arguments = dict(options.channel_arguments)
         arguments.setdefault("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)
         arguments.setdefault("grpc.max_send_message_length", MAX_MESSAGE_BYTES)
@@ -186,7 +191,8 @@ class GrpcServer:
             rpc_handlers[method] = grpc.unary_unary_rpc_method_handler(
                 self._wrap(method, handler, response_class),
                 request_deserializer=_deserializer(request_class,
-                                                   getattr(handler, "parse", None)),
+                                                   getattr(handler, "parse", None),
+                                                   self._on_request),
                 response_serializer=_serialize)
         return grpc.method_handlers_generic_handler(service, rpc_handlers)
 

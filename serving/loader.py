@@ -40,6 +40,7 @@ class LoaderOptions:
     enable_warmup: bool = True
     warmup_iterations: int = 1
     batching: object | None = None  # a batching.BatchingOptions, or None for no batching
+    max_request_rows: int = 0  # --max_request_rows; 0: no limit
 
 
 class SavedModelLoader:
@@ -65,6 +66,7 @@ class SavedModelLoader:
                                                      self.path)
             servable = Servable(self.name, self.version, session, meta_graph_def,
                                 self._run_slots)
+            servable.max_request_rows = self.options.max_request_rows
         except Exception:
             session.close()
             raise

@@ -94,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     flag("host", str, "Address to listen on (ours)")
     flag("shutdown_grace_seconds", float,
          "On SIGTERM, seconds to let requests in flight finish (ours)")
+    flag("memory_release_threshold_bytes", int,
+         "After a request of at least this many bytes, give the memory its step freed back "
+         "to the kernel; 0 never does (ours)")
+    flag("max_request_rows", int,
+         "Refuse (RESOURCE_EXHAUSTED) a request whose inputs hold more rows (first "
+         "dimension) than this; 0 sets no limit (ours)")
     parser.add_argument("--version", action="store_true", help="Print the version and exit")
     for name in IGNORED_FLAGS:
         parser.add_argument(f"--{name}", nargs="?", const="true", default=None,

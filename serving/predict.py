@@ -41,6 +41,18 @@ def check_deadline(deadline: float | None) -> None:
         raise status.deadline_exceeded("Deadline exceeded before the model ran")
 
 
+def check_rows(arrays: Mapping[str, np.ndarray], limit: int) -> None:
+    """RESOURCE_EXHAUSTED when an input holds more rows (its first dimension) than `limit`,
+    before any of the request's step runs."""
+    for alias, array in arrays.items():
+        shape = np.shape(array)
+        rows = shape[0] if shape else 1
+        if rows > limit:
+            raise status.resource_exhausted(
+                f"Input '{alias}' has {rows} rows, more than the server's limit of {limit} "
+                f"(--max_request_rows)")
+
+
 def run_signature(servable: Servable, signature: Signature, arrays: Mapping[str, np.ndarray],
                   output_filter: Iterable[str] = (), deadline: float | None = None
                   ) -> tuple[tuple[str, ...], tuple[np.ndarray, ...]]:
@@ -49,6 +61,8 @@ def run_signature(servable: Servable, signature: Signature, arrays: Mapping[str,
     Returns (output aliases, output arrays) in the same order.
     """
     aliases, fetch_names = signature.select_outputs(output_filter)
+    if servable.max_request_rows:
+        check_rows(arrays, servable.max_request_rows)
     check_deadline(deadline)
     batcher = servable.batcher
     if batcher is not None and signature.method_name == PREDICT_METHOD:

@@ -53,6 +53,7 @@ class RestOptions:
     timeout_in_ms: int = 30000
     metrics_path: str | None = "/monitoring/prometheus/metrics"
     tensor_content: bool = False
+    on_request: Callable[[int], None] | None = None  # told each request body's size
 
 
 class RestApi:
@@ -198,6 +199,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._reply(e.http_status, "application/json", rest_json.error_body(e.message))
             self.close_connection = True
             return
+        on_request = self.api._options.on_request
+        if on_request is not None:
+            on_request(len(body))
         self._serve("POST", body)
 
     def _read_body(self) -> bytes:

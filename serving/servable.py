@@ -206,6 +206,7 @@ class Servable:
         self.signatures = {key: Signature(key, sig)
                            for key, sig in sorted(meta_graph_def.signature_def.items())}
         self.batcher = None  # set by the loader when batching is on
+        self.max_request_rows = 0  # set by the loader: --max_request_rows (0: no limit)
         # Shared by every servable of a server: at most that many runs of heavy signatures
         # at once, so concurrent requests do not oversubscribe the cores with numpy's BLAS
         # threads. Light runs skip it: they hold the GIL throughout, and waiting on a

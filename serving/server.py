@@ -29,6 +29,7 @@ from serving.grpc_server import (
 )
 from serving.loader import LoaderOptions, SavedModelLoader
 from serving.manager import Manager
+from serving.memory import MemoryReleaser, limit_arenas
 from serving.metrics import Metrics
 from serving.model_service import get_model_status
 from serving.rest import RestApi, RestOptions, RestServer
@@ -72,6 +73,8 @@ class ServerOptions:
     # Ours:
     host: str = "0.0.0.0"
     shutdown_grace_seconds: float = 5.0
+    memory_release_threshold_bytes: int = 16 << 20
+    max_request_rows: int = 0
     initial_load_timeout_seconds: float | None = None
 
 
@@ -80,6 +83,8 @@ class ModelServer:
 
     def __init__(self, options: ServerOptions):
         self.options = options
+        if options.memory_release_threshold_bytes > 0:
+            limit_arenas()  # before the server's threads start (see serving/memory.py)
         self._lock = threading.RLock()
         self._models: dict[str, ModelSource] = {}
         self._config = None
@@ -87,6 +92,7 @@ class ModelServer:
         self.batch_pool: BatchPool | None = None
         self._grpc: GrpcServer | None = None
         self._rest: RestServer | None = None
+        self._releaser: MemoryReleaser | None = None
         self._stopped = threading.Event()
         self._config_poller: threading.Thread | None = None
         self.grpc_port = 0
@@ -96,7 +102,8 @@ class ModelServer:
             tags=tuple(t.strip() for t in options.saved_model_tags.split(",") if t.strip()),
             enable_warmup=options.enable_model_warmup,
             warmup_iterations=max(1, options.num_request_iterations_for_warmup),
-            batching=self._batching_options())
+            batching=self._batching_options(),
+            max_request_rows=max(0, options.max_request_rows))
         if loader_options.batching is not None:
             self.batch_pool = BatchPool(loader_options.batching.num_batch_threads)
 
@@ -129,8 +136,11 @@ class ModelServer:
         self.source.start()
         self.reload_config(self._initial_config(),
                            wait_timeout=options.initial_load_timeout_seconds)
+        if options.memory_release_threshold_bytes > 0:
+            self._releaser = MemoryReleaser(options.memory_release_threshold_bytes)
+        on_request = self._releaser.note if self._releaser is not None else None
         if options.port:
-            grpc_options = GrpcOptions(
+            grpc_options = GrpcOptions(on_request=on_request,
                 host=options.host, port=max(0, options.port), max_threads=options.grpc_max_threads,
                 channel_arguments=parse_channel_arguments(options.grpc_channel_arguments),
                 ssl_config=ssl, enable_health=options.enable_grpc_healthcheck_service)
@@ -144,7 +154,8 @@ class ModelServer:
                 host=options.host, port=max(0, options.rest_api_port),
                 timeout_in_ms=options.rest_api_timeout_in_ms,
                 metrics_path=config.metrics_path(monitoring),
-                tensor_content=options.enable_serialization_as_tensor_content)
+                tensor_content=options.enable_serialization_as_tensor_content,
+                on_request=on_request)
             api = RestApi(self.manager, rest_options, self.metrics, self.readiness)
             try:
                 self._rest = RestServer(api, rest_options)
@@ -184,6 +195,8 @@ class ModelServer:
         self.manager.stop(timeout=max(0.0, deadline - time.monotonic()) + 1.0)
         if self.batch_pool is not None:
             self.batch_pool.stop()
+        if self._releaser is not None:
+            self._releaser.stop()
         return drained
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:

@@ -68,6 +68,10 @@ def unavailable(message: str) -> ServingError:
     return ServingError(Code.UNAVAILABLE, message)
 
 
+def resource_exhausted(message: str) -> ServingError:
+    return ServingError(Code.RESOURCE_EXHAUSTED, message)
+
+
 def deadline_exceeded(message: str = "Deadline exceeded") -> ServingError:
     return ServingError(Code.DEADLINE_EXCEEDED, message)
 

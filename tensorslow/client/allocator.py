@@ -14,6 +14,9 @@ are reused from the heap from step to step, as TensorFlow's own allocator keeps 
 The cost is at most 64 MB held free at the heap's top. Sessions call it once per process.
 Set TENSORSLOW_MALLOC_TUNING=0 to leave malloc alone; on a C library without `mallopt`
 (macOS, musl) nothing changes.
+
+What the heap keeps between steps is given back by `release()` (malloc_trim), which the model
+server calls after a request larger than its threshold.
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ import threading
 
 M_TRIM_THRESHOLD = -1  # malloc.h
 M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
 MMAP_THRESHOLD = 32 << 20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit systems
 TRIM_THRESHOLD = 2 * MMAP_THRESHOLD  # what glibc sets beside a raised mmap threshold
 
 _lock = threading.Lock()
-_state: dict[str, bool] = {}
+_state: dict[str, object] = {}
 
 
 def tune() -> bool:
@@ -40,15 +44,52 @@ def tune() -> bool:
         return _state["tuned"]
 
 
+def _mallopt():
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+    except (OSError, AttributeError, TypeError):
+        return None
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    return mallopt
+
+
+def limit_arenas(count: int) -> bool:
+    """Caps the number of malloc arenas (glibc's M_ARENA_MAX) at `count`, unless the
+    MALLOC_ARENA_MAX environment variable already chose. Each thread that allocates gets an
+    arena of its own up to 8 per core by default, and memory freed in the arena of a thread
+    that then sleeps is not given back by release(); a server whose request threads take
+    turns needs few. Set it before those threads start. True when it is set."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    mallopt = _mallopt()
+    return bool(mallopt is not None and mallopt(M_ARENA_MAX, count))
+
+
 def _set_thresholds() -> bool:
     if os.environ.get("TENSORSLOW_MALLOC_TUNING", "1") == "0":
         return False
-    name = ctypes.util.find_library("c")
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError, TypeError):
+    mallopt = _mallopt()
+    if mallopt is None:
         return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
                 and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+def release() -> bool:
+    """Gives the memory malloc holds free (at the heap's top, in whole free pages inside it,
+    in every thread's arena) back to the kernel: glibc's malloc_trim(0). A server calls it
+    after a large request, so one spike does not keep the process at its size for good.
+    False where there is no malloc_trim (macOS, musl) or it had nothing to release."""
+    with _lock:
+        if "malloc_trim" not in _state:
+            try:
+                trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
+            except (OSError, AttributeError, TypeError):
+                trim = None
+            else:
+                trim.argtypes = (ctypes.c_size_t,)
+                trim.restype = ctypes.c_int
+            _state["malloc_trim"] = trim
+        trim = _state["malloc_trim"]
+    return bool(trim is not None and trim(0))
