@@ -7,7 +7,10 @@ Three comparisons, each printed as a ratio:
      shown as the calls/s those latencies allow, target >= 0.83x);
   2. 32 concurrent callers, the same model: Predict throughput against the echo's (>= 0.8x);
   3. a heavy model (784-4096-4096-10, float32) at 32 callers: throughput with --enable_batching
-     against without (>= 2x).
+     against without (>= 2x);
+  4. memory: the server as it ships against one keeping what a large request took
+     (--memory_release_threshold_bytes=0): ordinary requests at 1 and 32 callers (>= 0.95x),
+     and each one's RSS after three 32 MB requests (`--memory-only` runs just this).
 p50/p99 latencies are printed for each, and latency against load is plotted to a PNG.
 
 The echo server is a generic bytes-in, bytes-out unary handler with the model server's gRPC
@@ -134,6 +137,70 @@ def predict_bytes(rows: int, width: int, seed: int = 0) -> bytes:
     x = np.random.default_rng(seed).standard_normal((rows, width)).astype(np.float32)
     request.inputs["x"].CopyFrom(tensor_util.make_tensor_proto(x))
     return request.SerializeToString()
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc status")
+
+
+SPIKE_ROWS = 2_000_000  # a 32 MB float32 request to the small model
+
+
+def measure_memory(small_dir: str, duration: float, repeats: int) -> tuple[list[Row], str]:
+    """The server as it ships (memory released after large requests) against the same server
+    keeping it (--memory_release_threshold_bytes=0): ordinary requests at 1 and 32 callers,
+    taking turns, then each one's RSS after three 32 MB requests."""
+    flags = [f"--grpc_max_threads={GRPC_THREADS}"]
+    servers = {"release": model_server(small_dir, *flags),
+               "keep": model_server(small_dir, *flags, "--memory_release_threshold_bytes=0")}
+    payload, spike = predict_bytes(1, 4), predict_bytes(SPIKE_ROWS, 4)
+    report = []
+    try:
+        calls = {k: make_call(s.port, PREDICT) for k, s in servers.items()}
+        loads: dict[str, dict[int, list[Load]]] = {k: {1: [], 32: []} for k in servers}
+        for _ in range(repeats):
+            for level in (1, 32):
+                for name, (_, call) in calls.items():
+                    loads[name][level].append(measure(call, payload, level, duration))
+        median = {k: {level: _median_load(v, level) for level, v in by.items()}
+                  for k, by in loads.items()}
+        returned = {}
+        for name, server in servers.items():
+            _, call = calls[name]
+            for _ in range(50):
+                call(payload, timeout=30)
+            before = rss_bytes(server.proc.pid)
+            for _ in range(3):
+                call(spike, timeout=300)
+            done = time.monotonic()
+            peak = rss_bytes(server.proc.pid)
+            back = None
+            while time.monotonic() < done + 10:
+                if rss_bytes(server.proc.pid) < before + 50 * 2**20:
+                    back = time.monotonic() - done
+                    break
+                time.sleep(0.05)
+            after = rss_bytes(server.proc.pid)
+            returned[name] = back
+            report.append(f"{name}: RSS {before / 2**20:.0f} MB before, {peak / 2**20:.0f} MB "
+                          f"after three 32 MB requests, {after / 2**20:.0f} MB "
+                          + (f"{back:.1f} s later (within +50 MB)" if back is not None else
+                             "10 s later (not back within +50 MB)"))
+        for channel, _ in calls.values():
+            channel.close()
+    finally:
+        for server in servers.values():
+            server.stop()
+    rows = [Row("Predict p50 1 caller (1/p50): memory released vs kept",
+                1e3 / median["release"][1].p50_ms, 1e3 / median["keep"][1].p50_ms,
+                "memory kept", "/s", target=0.95),
+            Row("Predict 32 callers: memory released vs kept", median["release"][32].throughput,
+                median["keep"][32].throughput, "memory kept", "/s", target=0.95)]
+    return rows, "\n".join(report)
 
 
 # -- the load generator ----------------------------------------------------------------------
@@ -275,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="runs of the 1- and 32-caller points; medians kept (default 3)")
     parser.add_argument("--quick", action="store_true",
                         help="fewer load levels and shorter runs")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="only the memory comparison (release after large requests)")
     parser.add_argument("--echo-server", type=int, metavar="THREADS", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.echo_server:
@@ -290,6 +359,11 @@ def main(argv: list[str] | None = None) -> int:
     export_mlp(os.path.join(heavy_dir, "1"), HEAVY_SIZES)
     small_payload = predict_bytes(1, 4)
     heavy_payload = predict_bytes(1, HEAVY_SIZES[0])
+    if args.memory_only:
+        rows, report = measure_memory(small_dir, duration, args.repeats)
+        print_table("Model server memory (ratios against the same server keeping memory)", rows)
+        print("\n" + report)
+        return 0
     batching_file = os.path.join(workdir, "batching.config")
     with open(batching_file, "w") as f:
         f.write("max_batch_size { value: 32 } batch_timeout_micros { value: 2000 } "
@@ -346,7 +420,10 @@ def main(argv: list[str] | None = None) -> int:
         Row("Heavy 784-4096-4096-10, 32 callers, batching", batched_loads[32].throughput,
             plain_loads[32].throughput, "no batching", "/s", target=2.0),
     ]
+    memory_rows, memory_report = measure_memory(small_dir, duration, args.repeats)
+    rows += memory_rows
     print_table("Model server (ratios against baselines measured in this run)", rows)
+    print("\n" + memory_report)
     print(f"\nPredict p50 latency, 1 call at a time: {one_predict.p50_ms:.3f} ms against "
           f"{one_echo.p50_ms:.3f} ms for the echo = "
           f"{one_predict.p50_ms / one_echo.p50_ms:.2f}x (target <= 1.2x)")
