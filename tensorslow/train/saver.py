@@ -349,21 +349,65 @@ def _read_from(index: CheckpointIndex, path: str, names: list[str], writable: bo
         if expected is not None and size != expected:
             raise errors.DataLossError(None, None, f"{path}: the data file is {size} bytes, the "
                                        f"index says {expected} (truncated or corrupt)")
-        for name in sorted(names, key=lambda n: index.entries[n].offset):
-            entry = index.entries[name]
-            where = f"{path}, tensor '{name}'"
-            f.seek(entry.offset)
-            data = f.read(entry.size)
-            if len(data) != entry.size:
-                raise errors.DataLossError(None, None, f"{where}: truncated")
-            if type(entry) is _Entry:
-                if zlib.crc32(data) != entry.crc32:
-                    raise errors.DataLossError(None, None, f"{where}: checksum mismatch (the "
-                                               "data is corrupt)")
-                out[name] = _decode(data, entry.dtype, entry.shape, where, writable)
-            else:
-                out[name] = tensor_bundle.decode_tensor(data, entry, where, writable)
+        with _ChecksumThread() as checksums:
+            read = []
+            for name in sorted(names, key=lambda n: index.entries[n].offset):
+                entry = index.entries[name]
+                where = f"{path}, tensor '{name}'"
+                f.seek(entry.offset)
+                data = f.read(entry.size)
+                if len(data) != entry.size:
+                    raise errors.DataLossError(None, None, f"{where}: truncated")
+                crc = None
+                if type(entry) is not _Entry and entry.dtype != dtypes.string:
+                    crc = checksums.submit(data)  # computed while the next tensor is read
+                read.append((name, entry, where, data, crc))
+            for name, entry, where, data, crc in read:
+                if type(entry) is _Entry:
+                    if zlib.crc32(data) != entry.crc32:
+                        raise errors.DataLossError(None, None, f"{where}: checksum mismatch "
+                                                   "(the data is corrupt)")
+                    out[name] = _decode(data, entry.dtype, entry.shape, where, writable)
+                else:
+                    out[name] = tensor_bundle.decode_tensor(
+                        data, entry, where, writable, None if crc is None else crc.result())
     return out
+
+
+class _ChecksumThread:
+    """CRC-32C of large tensors on a thread of its own, so that checking one overlaps with
+    reading the next (both release the GIL); small ones are checked where they are read."""
+
+    LARGE = 1 << 20
+
+    def __init__(self):
+        self._pool = None
+
+    def submit(self, data: bytes):
+        if len(data) < self.LARGE:
+            return _Done(tensor_bundle.crc32c(data))
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="checkpoint-crc")
+        return self._pool.submit(tensor_bundle.crc32c, data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
+class _Done:
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
 
 
 def read_variables(prefix: str) -> dict:

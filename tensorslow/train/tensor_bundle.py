@@ -37,7 +37,7 @@ import math
 import os
 from dataclasses import dataclass
 
-import google_crc32c
+import crc32c as _crc32c
 import numpy as np
 
 from tensorslow.framework import dtypes, errors, tensor_util
@@ -65,19 +65,10 @@ def data_filename(prefix: str, shard: int, num_shards: int) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-# The C extension takes only bytes; other buffers (an array's memory) are checksummed through
-# chunk-sized copies, each small enough to stay in cache while it is read.
-_CRC_CHUNK = 1 << 18
-
-
 def crc32c(data, crc: int = 0) -> int:
-    """CRC-32C of `data` (bytes or any buffer), continuing from `crc`."""
-    if type(data) is bytes:
-        return google_crc32c.extend(crc, data) if crc else google_crc32c.value(data)
-    view = memoryview(data).cast("B")
-    for start in range(0, len(view), _CRC_CHUNK):
-        crc = google_crc32c.extend(crc, bytes(view[start:start + _CRC_CHUNK]))
-    return crc
+    """CRC-32C of `data` (bytes or any buffer, an array's memory without a copy), continuing
+    from `crc` (the CRC of the bytes before it)."""
+    return _crc32c.crc32c(data, value=crc)
 
 
 def mask(crc: int) -> int:
@@ -448,11 +439,11 @@ def read_bundle_index(prefix: str, raw: bytes, path: str) -> dict[str, BundleEnt
     return entries
 
 
-def decode_tensor(data: bytes, entry: BundleEntry, where: str,
-                  writable: bool = True) -> np.ndarray:
-    """The array stored as `data` (the entry's bytes), its checksum verified. With
-    writable=False a numeric array stored in the machine's byte order is a read-only view of
-    `data`, not a copy."""
+def decode_tensor(data: bytes, entry: BundleEntry, where: str, writable: bool = True,
+                  crc: int | None = None) -> np.ndarray:
+    """The array stored as `data` (the entry's bytes), its checksum verified (`crc`: the
+    CRC-32C of `data`, when the caller computed it already). With writable=False a numeric
+    array stored in the machine's byte order is a read-only view of `data`, not a copy."""
     if entry.num_slices:
         raise errors.UnimplementedError(
             None, None, f"{where}: saved in {entry.num_slices} slices (a partitioned "
@@ -471,7 +462,7 @@ def decode_tensor(data: bytes, entry: BundleEntry, where: str,
     if len(data) != count * np_dtype.itemsize:
         raise errors.DataLossError(None, None, f"{where}: {len(data)} bytes cannot hold "
                                    f"{count} {dtype.name} values")
-    if crc32c(data) != entry.crc32c:
+    if (crc32c(data) if crc is None else crc) != entry.crc32c:
         raise errors.DataLossError(None, None, f"{where}: checksum mismatch (the data is "
                                    "corrupt)")
     stored = np_dtype.newbyteorder(">" if entry.big_endian else "<")
