@@ -260,3 +260,56 @@ def test_tensorflow_runs_our_while_loops(tmp_path):
     theirs = np.load(tmp_path / "tf_out.npz")
     for name, value in zip(["acc", "rows", "rnn_out", "bidi"], ours, strict=True):
         np.testing.assert_allclose(theirs[name], value, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_tensorflow_runs_the_gradients_of_our_while_loops(tmp_path):
+    # The gradient loops read what the forward loops kept of each iteration; written out,
+    # the forward loops keep it in TensorList loop variables, as TensorFlow's do. (Not a cond
+    # in a loop: its gradient keeps values of the branch taken, dead in the other, which
+    # TensorFlow does not let out of a function.)
+    rng = np.random.RandomState(1)
+    g = ts.Graph()
+    with g.as_default():
+        x = ts.placeholder(ts.float64, [3, 4], name="x")
+        w = ts.placeholder(ts.float64, [4, 4], name="w")
+
+        def body(i, h):
+            inner = ts.while_loop(lambda j, v: j < 2, lambda j, v: (j + 1, ts.sin(v) * h),
+                                  [0, h])[1]
+            return i + 1, ts.tanh(ts.matmul(inner, w)) + h * 0.5
+
+        _, h = ts.while_loop(lambda i, h: i < 3, body, [0, x])
+        seq = ts.placeholder(ts.float64, [2, 5, 3], name="seq")
+        cell = ts.nn.rnn_cell.LSTMCell(3, initializer=ts.constant_initializer(
+            rng.randn(6, 12) * 0.4))
+        outputs, _ = ts.nn.dynamic_rnn(cell, seq, sequence_length=[5, 2], dtype=ts.float64)
+        loss = ts.identity(ts.reduce_sum(h * h) + ts.reduce_sum(ts.sin(outputs)), name="loss")
+        kernel = [v for v in ts.trainable_variables() if "kernel" in v.name][0]
+        grads = ts.gradients(loss, [x, w, seq, kernel])
+        names = ["loss"] + [ts.identity(t, name=f"grad_{i}").op.name
+                            for i, t in enumerate(grads)]
+        sess = ts.Session()
+        sess.run(ts.global_variables_initializer())
+        frozen = ts.graph_util.convert_variables_to_constants(sess, g.as_graph_def(), names)
+        feed = {"x": rng.randn(3, 4) * 0.5, "w": rng.randn(4, 4) * 0.5,
+                "seq": rng.randn(2, 5, 3)}
+        ours = sess.run([f"{n}:0" for n in names], {f"{k}:0": v for k, v in feed.items()})
+    (tmp_path / "g.pb").write_bytes(frozen.SerializeToString())
+    np.savez(tmp_path / "in.npz", **feed)
+    (tmp_path / "names.txt").write_text(",".join(names))
+    _run_tf("""
+        import sys, numpy as np, tensorflow.compat.v1 as tf
+        tf.disable_eager_execution()
+        gd = tf.GraphDef.FromString(open(sys.argv[1] + "/g.pb", "rb").read())
+        feed = dict(np.load(sys.argv[1] + "/in.npz"))
+        names = open(sys.argv[1] + "/names.txt").read().split(",")
+        with tf.Graph().as_default() as g:
+            tf.import_graph_def(gd, name="")
+            with tf.Session() as s:
+                out = s.run([n + ":0" for n in names], {k + ":0": v for k, v in feed.items()})
+        np.savez(sys.argv[1] + "/tf_out.npz", *out)
+    """, str(tmp_path))
+    theirs = np.load(tmp_path / "tf_out.npz")
+    for k, (name, value) in enumerate(zip(names, ours, strict=True)):
+        np.testing.assert_allclose(theirs[f"arr_{k}"], value, rtol=1e-9, atol=1e-12,
+                                   err_msg=name)

@@ -285,6 +285,31 @@ def test_gradient_through_a_captured_matrix_and_nested_loops_and_conds():
     _check_gradients(build, numpy_fn, [rng.randn(2, 2) * 0.5, rng.randn(3, 2)])
 
 
+def test_gradient_of_an_inner_loop_that_reads_the_outer_loops_variable():
+    # The inner loop captures the outer loop's variable, and a cond reads it too: the inner
+    # gradient body reads the value the outer loop kept of it (this once built that read in
+    # the inner gradient body instead of the outer one).
+    def build(w, x):
+        def outer(i, h):
+            _, inner = ts.while_loop(lambda j, v: j < 2,
+                                     lambda j, v: (j + 1, ts.sin(v) * h), [0, h])
+            return i + 1, ts.tanh(ts.matmul(inner, w)) + ts.cond(
+                ts.reduce_sum(h) > 0, lambda: h * 0.5, lambda: -h)
+        return ts.while_loop(lambda i, h: i < 3, outer, [0, x])[1]
+
+    def numpy_fn(w, x):
+        h = x
+        for _ in range(3):
+            v = h
+            for _ in range(2):
+                v = np.sin(v) * h
+            h = np.tanh(v @ w) + (h * 0.5 if h.sum() > 0 else -h)
+        return h
+
+    rng = np.random.RandomState(5)
+    _check_gradients(build, numpy_fn, [rng.randn(2, 2) * 0.5, rng.randn(3, 2) * 0.5])
+
+
 def test_gradient_of_a_loop_inside_a_cond():
     def build(x, flag):
         return ts.cond(flag[0] > 0,

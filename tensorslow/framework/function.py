@@ -303,6 +303,10 @@ def output_reference(t: Tensor) -> str:
                 "of its outputs are not known")
         return f"{op._name}:output:0"
     index = t._value_index
+    if op._type in ("While", "StatelessWhile"):
+        # Past its loop variables, a While's outputs are the lists it keeps for its gradient,
+        # written out as loop variables too (framework/while_export.py).
+        return f"{op._name}:output:{index}"
     for spec in specs:
         size = _arg_size(spec, op._attrs)
         if index < size:

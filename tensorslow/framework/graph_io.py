@@ -283,6 +283,9 @@ def graph_to_graph_def(graph: Graph, add_shapes: bool = False, ops=None):
             used = function.functions_used(ops)
         for fn in used:
             graph_def.library.function.append(function.function_to_def(fn))
+        from tensorslow.framework import while_export
+
+        while_export.to_tensorflow_form(graph_def)
     return graph_def
 
 

@@ -681,6 +681,12 @@ def _while_grad(op, *grads):
         position = math_ops.subtract(math_ops.subtract(total, 1), counter, name="position")
 
         def forward_value(t: Tensor):
+            # Called for a capture into this gradient body, also while a loop nested in it
+            # builds its own gradient body: what it makes goes into this one.
+            with grad_body.as_default():
+                return forward_read(t)
+
+        def forward_read(t: Tensor):
             if t._op._graph is not body.graph:
                 return None
             if t._op._type == "Const":
