@@ -44,6 +44,7 @@ class GrpcOptions:
     ssl_config: object | None = None  # a tensorflow.serving.SSLConfig
     enable_health: bool = False
     on_request: Callable[[int], None] | None = None  # told each request's size in bytes
+    reuse_port: bool = False  # share the port with other processes (SO_REUSEPORT)
 
 
 def grpc_code(code: status.Code) -> grpc.StatusCode:
@@ -144,6 +145,9 @@ class GrpcServer:
         arguments = dict(options.channel_arguments)
         arguments.setdefault("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)
         arguments.setdefault("grpc.max_send_message_length", MAX_MESSAGE_BYTES)
+        # A port another process listens on is an error, as in TensorFlow Serving, unless the
+        # workers of one server share it.
+        arguments.setdefault("grpc.so_reuseport", 1 if options.reuse_port else 0)
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=options.max_threads,
                                        thread_name_prefix="serving-grpc"),
@@ -230,11 +234,14 @@ class GrpcServer:
     def start(self) -> int:
         """Binds and starts; returns the bound port (useful with port 0)."""
         address = f"{self._options.host}:{self._options.port}"
-        if self._options.ssl_config is not None:
-            port = self._server.add_secure_port(address,
-                                                server_credentials(self._options.ssl_config))
-        else:
-            port = self._server.add_insecure_port(address)
+        try:
+            if self._options.ssl_config is not None:
+                port = self._server.add_secure_port(
+                    address, server_credentials(self._options.ssl_config))
+            else:
+                port = self._server.add_insecure_port(address)
+        except RuntimeError:  # grpcio raises when the port is taken
+            port = 0
         if not port:
             raise status.unavailable(f"Cannot listen for gRPC on {address}")
         self._server.start()

@@ -20,6 +20,7 @@ import threading
 
 from serving.server import ModelServer, ServerOptions
 from serving.status import ServingError
+from serving.workers import Supervisor, connect_worker, default_num_workers
 
 VERSION = "0.1.0"
 
@@ -97,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     flag("memory_release_threshold_bytes", int,
          "After a request of at least this many bytes, give the memory its step freed back "
          "to the kernel; 0 never does (ours)")
+    flag("num_workers", int,
+         "Server processes sharing the ports, under one supervisor; 0: 1 on a machine of 2 "
+         "cores or fewer, else one per core (ours)")
+    flag("reuse_port", bool, "Share the ports with other processes: SO_REUSEPORT (ours)")
     flag("max_request_rows", int,
          "Refuse (RESOURCE_EXHAUSTED) a request whose inputs hold more rows (first "
          "dimension) than this; 0 sets no limit (ours)")
@@ -124,7 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in IGNORED_FLAGS:
         if getattr(args, name) is not None:
             logging.warning("--%s has no effect in this server; ignored", name)
-    server = ModelServer(options_from_args(args))
+    options = options_from_args(args)
+    workers = options.num_workers or default_num_workers()
+    if workers > 1:
+        return _supervise(argv, options, workers)
+    server = ModelServer(options)
+    connect_worker(server)
     stop = threading.Event()
 
     def on_signal(signum, frame) -> None:
@@ -151,6 +161,16 @@ def main(argv: list[str] | None = None) -> int:
         os._exit(0)
     logging.info("Server stopped")
     return 0
+
+
+def _supervise(argv: list[str] | None, options: ServerOptions, workers: int) -> int:
+    """Runs `workers` copies of this server's command line under a Supervisor."""
+    flags = sys.argv[1:] if argv is None else list(argv)
+    launcher = sys.orig_argv[1:len(sys.orig_argv) - len(sys.argv[1:])] if argv is None else \
+        ["-m", "serving.main"]
+    supervisor = Supervisor([sys.executable, *launcher, *flags], workers, options.host,
+                            options.port, options.rest_api_port, options.shutdown_grace_seconds)
+    return supervisor.run()
 
 
 if __name__ == "__main__":

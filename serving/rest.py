@@ -54,6 +54,7 @@ class RestOptions:
     metrics_path: str | None = "/monitoring/prometheus/metrics"
     tensor_content: bool = False
     on_request: Callable[[int], None] | None = None  # told each request body's size
+    reuse_port: bool = False  # share the port with other processes (SO_REUSEPORT)
 
 
 class RestApi:
@@ -262,10 +263,16 @@ class _HttpServer(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address, handler_class):
+    def __init__(self, address, handler_class, reuse_port: bool = False):
+        self._reuse_port = reuse_port
         super().__init__(address, handler_class)
         self._in_flight = 0
         self._idle = threading.Condition()
+
+    def server_bind(self) -> None:
+        if self._reuse_port:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
 
     def begin_request(self) -> None:
         with self._idle:
@@ -287,7 +294,7 @@ class RestServer:
 
     def __init__(self, api: RestApi, options: RestOptions):
         handler = type("RestHandler", (_Handler,), {"api": api})
-        self._httpd = _HttpServer((options.host, options.port), handler)
+        self._httpd = _HttpServer((options.host, options.port), handler, options.reuse_port)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="serving-rest",
                                         kwargs={"poll_interval": 0.2}, daemon=True)

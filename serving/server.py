@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from serving import classify_regress, config, predict, status
@@ -75,6 +76,8 @@ class ServerOptions:
     shutdown_grace_seconds: float = 5.0
     memory_release_threshold_bytes: int = 16 << 20
     max_request_rows: int = 0
+    num_workers: int = 0  # 0: serving.workers.default_num_workers()
+    reuse_port: bool = False
     initial_load_timeout_seconds: float | None = None
 
 
@@ -93,6 +96,8 @@ class ModelServer:
         self._grpc: GrpcServer | None = None
         self._rest: RestServer | None = None
         self._releaser: MemoryReleaser | None = None
+        # Told each config a client reloads over the API (a worker tells its supervisor).
+        self.on_api_reload: Callable[[object], None] | None = None
         self._stopped = threading.Event()
         self._config_poller: threading.Thread | None = None
         self.grpc_port = 0
@@ -140,7 +145,7 @@ class ModelServer:
             self._releaser = MemoryReleaser(options.memory_release_threshold_bytes)
         on_request = self._releaser.note if self._releaser is not None else None
         if options.port:
-            grpc_options = GrpcOptions(on_request=on_request,
+            grpc_options = GrpcOptions(on_request=on_request, reuse_port=options.reuse_port,
                 host=options.host, port=max(0, options.port), max_threads=options.grpc_max_threads,
                 channel_arguments=parse_channel_arguments(options.grpc_channel_arguments),
                 ssl_config=ssl, enable_health=options.enable_grpc_healthcheck_service)
@@ -155,7 +160,7 @@ class ModelServer:
                 timeout_in_ms=options.rest_api_timeout_in_ms,
                 metrics_path=config.metrics_path(monitoring),
                 tensor_content=options.enable_serialization_as_tensor_content,
-                on_request=on_request)
+                on_request=on_request, reuse_port=options.reuse_port)
             api = RestApi(self.manager, rest_options, self.metrics, self.readiness)
             try:
                 self._rest = RestServer(api, rest_options)
@@ -297,6 +302,8 @@ class ModelServer:
         def reload(request, deadline):
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             self.reload_config(request.config, wait_timeout=timeout)
+            if self.on_api_reload is not None:
+                self.on_api_reload(request.config)
             return proto.serving.ReloadConfigResponse(status={"error_code": 0})
 
         return {
