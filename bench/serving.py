@@ -10,7 +10,8 @@ Three comparisons, each printed as a ratio:
      against without (>= 2x);
   4. memory: the server as it ships against one keeping what a large request took
      (--memory_release_threshold_bytes=0): ordinary requests at 1 and 32 callers (>= 0.95x),
-     and each one's RSS after three 32 MB requests (`--memory-only` runs just this).
+     and each one's RSS after three 32 MB requests (`--memory-only` runs just this);
+  5. --num_workers=2 against 1 under 4 client processes of 8 callers each (`--workers-only`).
 p50/p99 latencies are printed for each, and latency against load is plotted to a PNG.
 
 The echo server is a generic bytes-in, bytes-out unary handler with the model server's gRPC
@@ -203,6 +204,54 @@ def measure_memory(small_dir: str, duration: float, repeats: int) -> tuple[list[
     return rows, "\n".join(report)
 
 
+CLIENT_PROCESSES = 4
+CALLERS_PER_CLIENT = 8
+
+
+def run_load_client(spec: str) -> None:
+    """One client process of measure_workers: PORT,CALLERS,DURATION,START (a time.time() to
+    start at, so the clients load the server together); prints its throughput and p50."""
+    import json
+
+    port, callers, duration, start = spec.split(",")
+    channel, call = make_call(int(port), PREDICT)
+    payload = predict_bytes(1, 4)
+    for _ in range(100):
+        call(payload, timeout=60)
+    time.sleep(max(0.0, float(start) - time.time()))
+    load = measure(call, payload, int(callers), float(duration))
+    channel.close()
+    print(json.dumps({"throughput": load.throughput, "p50_ms": load.p50_ms}))
+
+
+def measure_workers(small_dir: str, duration: float, repeats: int) -> Row:
+    """Throughput of the small model with --num_workers=2 against 1, loaded by
+    CLIENT_PROCESSES client processes (each its own connection, CALLERS_PER_CLIENT callers)."""
+    import json
+
+    def load(port: int) -> float:
+        start = time.time() + 3.0
+        spec = f"{port},{CALLERS_PER_CLIENT},{duration},{start}"
+        clients = [subprocess.Popen([sys.executable, "-m", "bench.serving", "--load-client",
+                                     spec], stdout=subprocess.PIPE, text=True)
+                   for _ in range(CLIENT_PROCESSES)]
+        results = [json.loads(c.communicate(timeout=duration + 120)[0]) for c in clients]
+        return sum(r["throughput"] for r in results)
+
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    for count in (1, 2):
+        server = model_server(small_dir, f"--grpc_max_threads={GRPC_THREADS}",
+                              f"--num_workers={count}")
+        try:
+            for _ in range(repeats):
+                rates[count].append(load(server.port))
+        finally:
+            server.stop()
+    median = {k: sorted(v)[len(v) // 2] for k, v in rates.items()}
+    return Row(f"Predict, {CLIENT_PROCESSES} client processes x {CALLERS_PER_CLIENT} callers: "
+               "2 workers vs 1", median[2], median[1], "1 worker", "/s")
+
+
 # -- the load generator ----------------------------------------------------------------------
 class Load:
     """Throughput and latencies of `concurrency` callers for `duration` seconds."""
@@ -344,10 +393,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="fewer load levels and shorter runs")
     parser.add_argument("--memory-only", action="store_true",
                         help="only the memory comparison (release after large requests)")
+    parser.add_argument("--workers-only", action="store_true",
+                        help="only --num_workers=2 against 1, under client processes")
     parser.add_argument("--echo-server", type=int, metavar="THREADS", help=argparse.SUPPRESS)
+    parser.add_argument("--load-client", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.echo_server:
         run_echo_server(args.echo_server)
+        return 0
+    if args.load_client:
+        run_load_client(args.load_client)
         return 0
     duration = 1.0 if args.quick else args.duration
     levels = (1, 8, 32) if args.quick else LOAD_LEVELS
@@ -359,6 +414,10 @@ def main(argv: list[str] | None = None) -> int:
     export_mlp(os.path.join(heavy_dir, "1"), HEAVY_SIZES)
     small_payload = predict_bytes(1, 4)
     heavy_payload = predict_bytes(1, HEAVY_SIZES[0])
+    if args.workers_only:
+        print_table("Model server worker processes",
+                    [measure_workers(small_dir, duration, args.repeats)])
+        return 0
     if args.memory_only:
         rows, report = measure_memory(small_dir, duration, args.repeats)
         print_table("Model server memory (ratios against the same server keeping memory)", rows)
@@ -421,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
             plain_loads[32].throughput, "no batching", "/s", target=2.0),
     ]
     memory_rows, memory_report = measure_memory(small_dir, duration, args.repeats)
-    rows += memory_rows
+    rows += [*memory_rows, measure_workers(small_dir, duration, args.repeats)]
     print_table("Model server (ratios against baselines measured in this run)", rows)
     print("\n" + memory_report)
     print(f"\nPredict p50 latency, 1 call at a time: {one_predict.p50_ms:.3f} ms against "
