@@ -10,18 +10,29 @@ The model_name label only takes the names of configured models (others count as
 "<unknown>"), so clients sending arbitrary names cannot grow the exported series.
 
 Thread-safety: record() and exposition() may be called from any thread.
+
+Across worker processes (`--num_workers`), each worker writes its counts to a JSON file of
+its own in a directory they share (TENSORSLOW_METRICS_DIR, made by the supervisor) when it
+answers a scrape and once a second, and a scrape sums every worker's file: the counts of all
+workers, those of a worker that died included (counters never go back), each at most a second
+old but for the worker answering.
 """
 
 from __future__ import annotations
 
 import bisect
+import json
+import os
+import tempfile
 import threading
+import time
 from collections.abc import Callable, Collection
 
 REQUEST_COUNT = ":tensorflow:serving:request_count"
 REQUEST_LATENCY = ":tensorflow:serving:request_latency"
 AVAILABLE_VERSIONS = ":tensorflow:serving:model_available_versions"
 UNKNOWN_MODEL = "<unknown>"
+SHARED_DIR_ENV = "TENSORSLOW_METRICS_DIR"
 BATCH_COUNTERS = (":tensorflow:serving:batching_session:batches",
                   ":tensorflow:serving:batching_session:batched_requests",
                   ":tensorflow:serving:batching_session:batched_rows",
@@ -63,6 +74,64 @@ class Metrics:
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, str, str, str], int] = {}
         self._latency: dict[tuple[str, str, str], _Histogram] = {}
+        self._shared_dir = os.environ.get(SHARED_DIR_ENV) or None
+        if self._shared_dir is not None:
+            threading.Thread(target=self._write_periodically, name="serving-metrics",
+                             daemon=True).start()
+
+    # -- sharing across worker processes -------------------------------------------------------
+    def _state(self) -> tuple[dict, dict]:
+        with self._lock:
+            counts = dict(self._counts)
+            latency = {k: (list(h.counts), h.total, h.count) for k, h in self._latency.items()}
+        return counts, latency
+
+    def _write_snapshot(self) -> None:
+        counts, latency = self._state()
+        data = json.dumps({"counts": [[*k, v] for k, v in counts.items()],
+                           "latency": [[*k, *v] for k, v in latency.items()]})
+        path = os.path.join(self._shared_dir, f"worker-{os.getpid()}.json")
+        fd, tmp = tempfile.mkstemp(dir=self._shared_dir, prefix=".metrics-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except OSError:
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+
+    def _write_periodically(self) -> None:
+        while True:
+            time.sleep(1.0)
+            self._write_snapshot()
+
+    def _merged_state(self) -> tuple[dict, dict]:
+        """Every worker's counts summed (this one's as they are now)."""
+        self._write_snapshot()
+        counts: dict = {}
+        latency: dict = {}
+        try:
+            names = os.listdir(self._shared_dir)
+        except OSError:
+            return self._state()
+        for name in names:
+            if not (name.startswith("worker-") and name.endswith(".json")):
+                continue
+            try:
+                with open(os.path.join(self._shared_dir, name), encoding="utf-8") as f:
+                    data = json.load(f)
+                for *key, value in data["counts"]:
+                    counts[tuple(key)] = counts.get(tuple(key), 0) + int(value)
+                for *key, buckets, total, count in data["latency"]:
+                    mine = latency.setdefault(tuple(key), [[0] * len(buckets), 0.0, 0])
+                    mine[0] = [a + int(b) for a, b in zip(mine[0], buckets, strict=False)]
+                    mine[1] += float(total)
+                    mine[2] += int(count)
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # a file being replaced, or not one of ours: skipped this scrape
+        return counts, {k: tuple(v) for k, v in latency.items()}
 
     def record(self, model_name: str, api: str, entrypoint: str, status: str,
                seconds: float) -> None:
@@ -82,9 +151,7 @@ class Metrics:
             histogram.count += 1
 
     def exposition(self) -> str:
-        with self._lock:
-            counts = dict(self._counts)
-            latency = {k: (list(h.counts), h.total, h.count) for k, h in self._latency.items()}
+        counts, latency = self._merged_state() if self._shared_dir else self._state()
         lines = [f"# TYPE {REQUEST_COUNT} counter"]
         count_labels = ("model_name", "API", "entrypoint", "status")
         for key, value in sorted(counts.items()):

@@ -16,8 +16,8 @@ SO_REUSEPORT, so the kernel spreads connections over them. The supervisor
   did.
 
 Workers talk to the supervisor over a pipe (file descriptor in TENSORSLOW_SUPERVISOR_FD) and
-take its messages on their standard input: one JSON object per line. Metrics are per worker
-(each exports what it served).
+take its messages on their standard input: one JSON object per line. Metrics are summed over
+the workers through files in a directory the supervisor makes (serving/metrics.py).
 """
 
 from __future__ import annotations
@@ -26,12 +26,16 @@ import base64
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+
+from serving import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +88,7 @@ class Supervisor:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._latest_config: str | None = None  # base64 ModelServerConfig bytes
+        self._metrics_dir = tempfile.mkdtemp(prefix="tensorslow-metrics-")
 
     def _resolve(self, port: int) -> int:
         if port != -1:
@@ -122,7 +127,8 @@ class Supervisor:
 
     def _start(self, worker: _Worker) -> None:
         read_fd, write_fd = os.pipe()
-        env = dict(os.environ, **{SUPERVISOR_FD: str(write_fd)})
+        env = dict(os.environ, **{SUPERVISOR_FD: str(write_fd),
+                                  metrics.SHARED_DIR_ENV: self._metrics_dir})
         command = [*self.command, f"--port={self.port}", f"--rest_api_port={self.rest_port}",
                    "--num_workers=1", "--reuse_port"]
         worker.ready.clear()
@@ -166,6 +172,7 @@ class Supervisor:
             drained &= code == 0 or (code == -signal.SIGTERM and not worker.ready.is_set())
         for sock in self._reserved:
             sock.close()
+        shutil.rmtree(self._metrics_dir, ignore_errors=True)
         return 0 if drained else 1
 
     # -- messages ----------------------------------------------------------------------------

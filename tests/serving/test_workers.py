@@ -1,10 +1,11 @@
 """--num_workers: server processes sharing the ports under a supervisor, over real sockets.
 Both workers answer (each is killed in turn while the other keeps answering and is restarted),
-a config reload one worker gets reaches the other, SIGTERM drains both; a port another process
-listens on is refused when workers are not sharing it."""
+a config reload one worker gets reaches the other, metrics count both, SIGTERM drains both;
+a port another process listens on is refused when workers are not sharing it."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import signal
@@ -108,6 +109,24 @@ def test_a_reload_one_worker_gets_reaches_the_other(server_process, tmp_path):
 
     wait_for(other_serves_everywhere, timeout=60, interval=0.2,
              what="the reloaded model on every worker")
+    # A metrics scrape, whichever worker answers it, counts the requests of both.
+    _predict_on_fresh_channels(server.grpc_port, 30)
+    pattern = re.compile(r':tensorflow:serving:request_count\{model_name="half",API="predict",'
+                         r'entrypoint="GRPC",status="OK"\} (\d+)')
+
+    def counted_everywhere() -> bool:
+        for _ in range(6):
+            conn = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=30)
+            try:
+                conn.request("GET", "/monitoring/prometheus/metrics")
+                match = pattern.search(conn.getresponse().read().decode())
+            finally:
+                conn.close()
+            if not match or int(match.group(1)) != 30:
+                return False
+        return True
+
+    wait_for(counted_everywhere, timeout=30, interval=0.3, what="30 Predicts in the metrics")
     server.proc.send_signal(signal.SIGTERM)
     assert server.wait_exit(timeout=60) == 0
 
