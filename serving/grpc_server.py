@@ -119,6 +119,9 @@ def _model_name(request) -> str:
     spec = getattr(request, "model_spec", None)
     if spec is not None:
         return spec.name
+    name = getattr(request, "model_name", None)  # the Open Inference Protocol's ModelInfer
+    if isinstance(name, str):
+        return name
     tasks = getattr(request, "tasks", None)
     return tasks[0].model_spec.name if tasks else ""
 

@@ -61,15 +61,20 @@ class RestApi:
     """The REST handlers, independent of the HTTP server: (method, path, body) -> reply."""
 
     def __init__(self, manager: Manager, options: RestOptions, metrics: Metrics | None,
-                 readiness: Callable[[], tuple[bool, dict[str, bool]]]):
+                 readiness: Callable[[], tuple[bool, dict[str, bool]]], v2=None):
         self._manager = manager
         self._options = options
         self._metrics = metrics
         self._readiness = readiness
+        self._v2 = v2  # a kserve_v2.V2Api: the Open Inference Protocol's /v2 routes
 
-    def handle(self, method: str, path: str, body: bytes) -> tuple[int, str, bytes]:
-        """Returns (HTTP status, content type, body)."""
+    def handle(self, method: str, path: str, body: bytes,
+               headers=None) -> tuple[int, str, bytes] | tuple[int, str, bytes, dict]:
+        """Returns (HTTP status, content type, body), and the reply's extra headers for
+        some /v2 replies."""
         path = path.split("?", 1)[0]
+        if self._v2 is not None and (path == "/v2" or path.startswith("/v2/")):
+            return self._handle_v2(method, path, body, headers)
         if method == "GET" and path == self._options.metrics_path and self._metrics:
             return 200, "text/plain; version=0.0.4", self._metrics.exposition().encode()
         if method == "GET" and path == READY_PATH:
@@ -96,6 +101,27 @@ class RestApi:
             self._metrics.record(model_name, api, "REST", code_name,
                                  time.perf_counter() - started)
         return http_status, "application/json", reply
+
+    def _handle_v2(self, method: str, path: str, body: bytes, headers):
+        from serving import kserve_v2
+
+        parts = [unquote(p) for p in path.split("/")[2:] if p]
+        started = time.perf_counter()
+        model = parts[1] if len(parts) >= 2 and parts[0] == "models" else ""
+        try:
+            reply = kserve_v2.rest(self._v2, method, parts, body, headers, self._deadline())
+            code_name = "OK"
+        except Exception as e:  # noqa: BLE001 - every failure becomes an error body
+            error = e if isinstance(e, ServingError) else status.from_exception(e)
+            if not isinstance(e, ServingError):
+                logger.exception("REST %s %s failed", method, path)
+            reply = (error.http_status, "application/json", rest_json.error_body(error.message),
+                     {})
+            code_name = error.code.name
+        if self._metrics is not None and model and parts[-1] == "infer":
+            self._metrics.record(model, "v2_infer", "REST", code_name,
+                                 time.perf_counter() - started)
+        return reply
 
     def _route(self, method: str, path: str,
                body: bytes) -> tuple[str, str, Callable[[], bytes]]:
@@ -242,14 +268,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         server = self.server
         server.begin_request()
         try:
-            code, content_type, reply = self.api.handle(method, self.path, body)
-            self._reply(code, content_type, reply)
+            code, content_type, reply, *extra = self.api.handle(method, self.path, body,
+                                                                self.headers)
+            self._reply(code, content_type, reply, extra[0] if extra else None)
         finally:
             server.end_request()
 
-    def _reply(self, code: int, content_type: str, body: bytes) -> None:
+    def _reply(self, code: int, content_type: str, body: bytes,
+               headers: dict | None = None) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

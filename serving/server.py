@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from serving import classify_regress, config, predict, status
+from serving import classify_regress, config, kserve_v2, predict, status
 from serving.batching import BatchingOptions, BatchPool
 from serving.grpc_server import (
     MODEL_SERVICE,
@@ -123,6 +123,7 @@ class ModelServer:
             max_num_load_retries=options.max_num_load_retries,
             load_retry_interval_seconds=max(0, options.load_retry_interval_micros) / 1e6,
             on_change=self._on_state_change)
+        self.v2 = kserve_v2.V2Api(self.manager, self.readiness)
         self.metrics = Metrics(
             self._model_names, lambda n: len(self.manager.available_versions(n)),
             self.batch_pool.stats if self.batch_pool is not None else None)
@@ -161,7 +162,7 @@ class ModelServer:
                 metrics_path=config.metrics_path(monitoring),
                 tensor_content=options.enable_serialization_as_tensor_content,
                 on_request=on_request, reuse_port=options.reuse_port)
-            api = RestApi(self.manager, rest_options, self.metrics, self.readiness)
+            api = RestApi(self.manager, rest_options, self.metrics, self.readiness, self.v2)
             try:
                 self._rest = RestServer(api, rest_options)
             except OSError as e:
@@ -307,6 +308,7 @@ class ModelServer:
             return proto.serving.ReloadConfigResponse(status={"error_code": 0})
 
         return {
+            kserve_v2.SERVICE: kserve_v2.grpc_handlers(self.v2),
             PREDICTION_SERVICE: {
                 "Predict": self.grpc_predict,
                 "GetModelMetadata": lambda r, d: predict.get_model_metadata(manager, r),
