@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-SUITES = ["core", "function_graphs", "graph_io", "distributed", "serving", "training"]
+SUITES = ["core", "function_graphs", "graph_io", "distributed", "serving", "peers", "training"]
 
 if __name__ == "__main__":
     chosen = sys.argv[1:] or SUITES
