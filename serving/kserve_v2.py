@@ -28,6 +28,7 @@ all, with request parameter "binary_data_output": true) comes back the same way.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from collections.abc import Callable
 
@@ -61,6 +62,9 @@ _CONTENTS = {"BOOL": "bool_contents", "UINT8": "uint_contents", "UINT16": "uint_
 
 
 def datatype_of(np_dtype) -> str:
+    name = _DATATYPES.get(np_dtype)  # a numpy dtype: found without converting it
+    if name is not None:
+        return name
     if np_dtype is None or np.dtype(np_dtype) not in _DATATYPES:
         raise status.invalid_argument(f"dtype {np_dtype} has no Open Inference Protocol "
                                       "datatype")
@@ -146,7 +150,8 @@ class V2Api:
                 array = _array(input_name, datatype, shape, values)
                 signature.check_shape(input_name, array.shape)
                 arrays[input_name] = array
-            signature.check_input_names(arrays)
+            if len(arrays) != len(signature.inputs):
+                signature.check_input_names(arrays)
             for output_name in outputs:
                 if output_name not in signature.outputs:
                     raise status.invalid_argument(
@@ -177,7 +182,7 @@ def _array(name: str, datatype: str, shape, values) -> np.ndarray:
         raise status.invalid_argument(f"Input '{name}' has a bad shape {shape!r}") from None
     if any(d < 0 for d in shape):
         raise status.invalid_argument(f"Input '{name}' has a negative dimension in {list(shape)}")
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)
     dtype = _NUMPY[datatype]
     if isinstance(values, (bytes, bytearray, memoryview)):
         if datatype == "BYTES":
@@ -240,7 +245,13 @@ def _json_value(array: np.ndarray, datatype: str) -> list:
 # -- gRPC ------------------------------------------------------------------------------------
 def grpc_handlers(api: V2Api) -> dict[str, Callable]:
     """GRPCInferenceService's methods as GrpcServer handlers (request, deadline) -> reply."""
-    v2 = proto.message_class
+    classes = {}
+
+    def v2(full_name: str):
+        cls = classes.get(full_name)
+        if cls is None:
+            cls = classes[full_name] = proto.message_class(full_name)
+        return cls
 
     def model_infer(request, deadline):
         raw = list(request.raw_input_contents)
