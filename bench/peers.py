@@ -8,8 +8,11 @@ Each peer is installed by this benchmark into a venv of its own (under --venvs, 
 function as our SavedModel: the small MLP 4-8-2 of bench.serving (relu between layers). All
 three speak the Open Inference Protocol over gRPC, so the client sends the same
 ModelInferRequest bytes (raw_input_contents) to each; the outputs are checked equal first.
-Printed: p50 at 1 caller and throughput at 32 callers, ours against each peer (higher is
-better). A peer that cannot be installed or started here is reported and skipped.
+Printed: p50 at 1 caller and throughput at 32 callers, ours against each peer, and for the
+heavy MLP 784-4096-4096-10 at 32 callers our best (batching on or off) against each peer with
+its batching off and on (MLServer's adaptive batching, 32 requests or 2 ms; KServe's Python
+server has no batching of its own). Higher is better. A peer that cannot be installed or
+started here is reported and skipped.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import numpy as np
 from bench.harness import Row, print_table
 from bench.serving import (
     GRPC_THREADS,
+    HEAVY_SIZES,
     _median_load,
     export_mlp,
     make_call,
@@ -189,16 +193,22 @@ def peer_python(venvs: str, package: str) -> str:
     return python
 
 
-def start_peer(name: str, python: str, workdir: str, weights_path: str) -> PeerProcess:
+def start_peer(name: str, python: str, workdir: str, weights_path: str,
+               batching: bool = False) -> PeerProcess:
+    """`name` (MLServer or KServe) serving the MLP of `weights_path`; with `batching`,
+    MLServer's adaptive batching (32 requests or 2 ms, as our batching file says)."""
     port = free_port()
-    model_dir = os.path.join(workdir, name)
+    model_dir = os.path.join(workdir, f"{name}-{os.path.basename(weights_path)}-{batching}")
     os.makedirs(model_dir, exist_ok=True)
     if name == "MLServer":
         with open(os.path.join(model_dir, "peer_model.py"), "w") as f:
             f.write(textwrap.dedent(_MLSERVER_MODEL))
+        settings = {"name": "m", "implementation": "peer_model.NumpyMLP",
+                    "parameters": {"uri": weights_path}}
+        if batching:
+            settings.update(max_batch_size=32, max_batch_time=0.002)
         with open(os.path.join(model_dir, "model-settings.json"), "w") as f:
-            json.dump({"name": "m", "implementation": "peer_model.NumpyMLP",
-                       "parameters": {"uri": weights_path}}, f)
+            json.dump(settings, f)
         with open(os.path.join(model_dir, "settings.json"), "w") as f:
             json.dump({"grpc_port": port, "http_port": free_port(),
                        "metrics_port": free_port(), "host": "127.0.0.1"}, f)
@@ -212,65 +222,134 @@ def start_peer(name: str, python: str, workdir: str, weights_path: str) -> PeerP
 
 
 # -- the comparison ----------------------------------------------------------------------------
+def compare(servers: dict, payload: bytes, levels, duration: float, repeats: int) -> dict:
+    """Checks every server computes what the first does, then measures each at `levels`
+    callers, taking turns: {server: {level: median Load}}."""
+    calls = {k: make_call(s.port, INFER) for k, s in servers.items()}
+    try:
+        first = next(iter(calls))
+        expected = output_of(calls[first][1](payload, timeout=60))
+        for name, (_, call) in calls.items():
+            np.testing.assert_allclose(output_of(call(payload, timeout=60)), expected,
+                                       rtol=1e-4, atol=1e-5,
+                                       err_msg=f"{name} computes another function")
+        loads: dict = {k: {level: [] for level in levels} for k in servers}
+        for _ in range(repeats):
+            for level in levels:
+                for name, (_, call) in calls.items():
+                    loads[name][level].append(measure(call, payload, level, duration))
+    finally:
+        for channel, _ in calls.values():
+            channel.close()
+    return {k: {level: _median_load(v, level) for level, v in by.items()}
+            for k, by in loads.items()}
+
+
+def start_all(specs: dict, venvs: str, payload: bytes) -> dict:
+    """{label: PeerProcess or ServerProcess} of `specs` ({label: a function starting it}),
+    leaving out (and saying so) the peers that cannot be installed or started here."""
+    servers = {}
+    for label, start in specs.items():
+        try:
+            server = start()
+            servers[label] = server
+            if isinstance(server, PeerProcess):
+                server.wait_ready(payload)
+        except (OSError, RuntimeError, subprocess.SubprocessError, KeyError) as e:
+            print(f"{label}: not measured: {e}", file=sys.stderr)
+            server = servers.pop(label, None)
+            if server is not None:
+                server.stop()
+    return servers
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=2.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--venvs", default=os.path.join("out", "peer-venvs"))
     parser.add_argument("--peers", default=",".join(PEERS), help="comma-separated")
+    parser.add_argument("--no-heavy", action="store_true", help="skip the heavy model")
     args = parser.parse_args(argv)
+    peers = [p for p in args.peers.split(",") if p]
     workdir = tempfile.mkdtemp(prefix="bench-peers-")
-    weights = mlp_weights()
-    weights_path = os.path.join(workdir, "weights.npz")
-    np.savez(weights_path, **weights)
-    ours_dir = os.path.join(workdir, "ours")
-    export_mlp(os.path.join(ours_dir, "1"), SIZES)
-    x = np.random.default_rng(1).standard_normal((1, SIZES[0])).astype(np.float32)
-    payload = infer_bytes(x)
+    pythons = {}
+    for name in peers:
+        try:
+            pythons[name] = peer_python(args.venvs, PEERS[name])
+        except (OSError, subprocess.SubprocessError, KeyError) as e:
+            print(f"{name}: cannot be installed here: {e}", file=sys.stderr)
+    rows = []
 
-    servers = {"ours": model_server(ours_dir, f"--grpc_max_threads={GRPC_THREADS}")}
+    # The small model, 1 and 32 callers.
+    weights_path = os.path.join(workdir, "small.npz")
+    np.savez(weights_path, **mlp_weights(SIZES))
+    ours_dir = os.path.join(workdir, "ours-small")
+    export_mlp(os.path.join(ours_dir, "1"), SIZES)
+    payload = infer_bytes(np.random.default_rng(1).standard_normal((1, SIZES[0])))
+    specs = {"ours": lambda: model_server(ours_dir, f"--grpc_max_threads={GRPC_THREADS}")}
+    for name, python in pythons.items():
+        specs[name] = lambda n=name, p=python: start_peer(n, p, workdir, weights_path)
+    servers = start_all(specs, args.venvs, payload)
     try:
-        for name in args.peers.split(","):
-            try:
-                python = peer_python(args.venvs, PEERS[name])
-                peer = start_peer(name, python, workdir, weights_path)
-                servers[name] = peer
-                peer.wait_ready(payload)
-            except (OSError, RuntimeError, subprocess.SubprocessError, KeyError) as e:
-                print(f"{name}: not measured: {e}", file=sys.stderr)
-                servers.pop(name, None)
-        calls = {k: make_call(s.port, INFER) for k, s in servers.items()}
-        expected = output_of(calls["ours"][1](payload, timeout=30))
-        for name, (_, call) in calls.items():
-            got = output_of(call(payload, timeout=30))
-            np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6,
-                                       err_msg=f"{name} computes another function")
-        loads: dict[str, dict[int, list]] = {k: {1: [], 32: []} for k in servers}
-        for _ in range(args.repeats):
-            for level in (1, 32):
-                for name, (_, call) in calls.items():  # servers take turns
-                    loads[name][level].append(measure(call, payload, level, args.duration))
-        for channel, _ in calls.values():
-            channel.close()
+        small = compare(servers, payload, (1, 32), args.duration, args.repeats)
     finally:
         for server in servers.values():
             server.stop()
-    median = {k: {level: _median_load(v, level) for level, v in by.items()}
-              for k, by in loads.items()}
-    rows = []
-    for name in servers:
-        if name == "ours":
-            continue
-        rows += [Row(f"V2 ModelInfer, 1 caller (1/p50) vs {name}",
-                     1e3 / median["ours"][1].p50_ms, 1e3 / median[name][1].p50_ms, name, "/s",
-                     target=1.0),
-                 Row(f"V2 ModelInfer, 32 callers vs {name}", median["ours"][32].throughput,
-                     median[name][32].throughput, name, "/s", target=1.0)]
+    for name in small:
+        if name != "ours":
+            rows += [Row(f"small model, 1 caller (1/p50) vs {name}",
+                         1e3 / small["ours"][1].p50_ms, 1e3 / small[name][1].p50_ms, name,
+                         "/s", target=1.0),
+                     Row(f"small model, 32 callers vs {name}", small["ours"][32].throughput,
+                         small[name][32].throughput, name, "/s", target=1.0)]
+
+    heavy = {}
+    if not args.no_heavy:
+        # The heavy model at 32 callers, each server with its batching off and on (KServe's
+        # Python server has none of its own).
+        weights_path = os.path.join(workdir, "heavy.npz")
+        np.savez(weights_path, **mlp_weights(HEAVY_SIZES))
+        heavy_dir = os.path.join(workdir, "ours-heavy")
+        export_mlp(os.path.join(heavy_dir, "1"), HEAVY_SIZES)
+        batching_file = os.path.join(workdir, "batching.config")
+        with open(batching_file, "w") as f:
+            f.write("max_batch_size { value: 32 } batch_timeout_micros { value: 2000 } "
+                    "num_batch_threads { value: 1 } max_enqueued_batches { value: 1000 }")
+        payload = infer_bytes(np.random.default_rng(1).standard_normal((1, HEAVY_SIZES[0])))
+        threads = "--grpc_max_threads=64"
+        specs = {"ours": lambda: model_server(heavy_dir, threads),
+                 "ours, batching": lambda: model_server(
+                     heavy_dir, threads, "--enable_batching",
+                     f"--batching_parameters_file={batching_file}")}
+        for name, python in pythons.items():
+            specs[name] = lambda n=name, p=python: start_peer(n, p, workdir, weights_path)
+            if name == "MLServer":
+                specs[f"{name}, batching"] = lambda p=python: start_peer(
+                    "MLServer", p, workdir, weights_path, batching=True)
+        for label, start in specs.items():  # one heavy server at a time: they are large
+            servers = start_all({label: start}, args.venvs, payload)
+            try:
+                if servers:
+                    heavy.update(compare(servers, payload, (32,), max(args.duration, 3.0),
+                                         args.repeats))
+            finally:
+                for server in servers.values():
+                    server.stop()
+        for label in heavy:
+            if not label.startswith("ours"):
+                best_ours = max(heavy[k][32].throughput for k in heavy if k.startswith("ours"))
+                rows.append(Row(f"heavy {'-'.join(map(str, HEAVY_SIZES))}, 32 callers: our "
+                                f"best vs {label}", best_ours, heavy[label][32].throughput,
+                                label, "/s", target=1.0))
+
     print_table("Against the Python servers users would pick instead (higher is better)", rows)
-    for name in servers:
-        print(f"{name}: p50 {median[name][1].p50_ms:.3f} ms at 1 caller, "
-              f"{median[name][32].throughput:.0f}/s and p50 {median[name][32].p50_ms:.2f} ms "
-              "at 32 callers")
+    for name, by in small.items():
+        print(f"small, {name}: p50 {by[1].p50_ms:.3f} ms at 1 caller; {by[32].throughput:.0f}/s "
+              f"and p50 {by[32].p50_ms:.2f} ms at 32 callers")
+    for name, by in heavy.items():
+        print(f"heavy, {name}: {by[32].throughput:.0f}/s and p50 {by[32].p50_ms:.1f} ms at 32 "
+              "callers")
     return 0
 
 
