@@ -3,6 +3,7 @@ hand-written numpy, gradients by finite differences, TensorFlow's variable names
 lengths; live against TensorFlow 1's own dynamic_rnn where TensorFlow is installed."""
 
 import json
+import textwrap
 
 import numpy as np
 import pytest
@@ -295,16 +296,7 @@ def test_dynamic_rnn_lstm_matches_tensorflow_outputs_and_gradients(tmp_path):
             got = sess.run([loss, *grads], {x: xs})
     np.savez(tmp_path / "in.npz", x=xs, **weights)
     (tmp_path / "names.json").write_text(json.dumps(list(weights)))  # creation order
-    answer = run_tf("""
-        import importlib.util, json, os, sys
-        if importlib.util.find_spec("tf_keras") is None:
-            print("no tf_keras")
-            sys.exit(0)
-        os.environ["TF_USE_LEGACY_KERAS"] = "1"  # TF1's rnn cells live in tf_keras now
-        import numpy as np
-        import tensorflow.compat.v1 as tf
-        tf.disable_v2_behavior()
-        d = np.load(sys.argv[1] + "/in.npz")
+    _compare_with_tf1(tmp_path, got, """
         x = tf.placeholder(tf.float64, [None, 7, 4])
         cells = tf.nn.rnn_cell.MultiRNNCell([tf.nn.rnn_cell.LSTMCell(6, use_peepholes=True),
                                              tf.nn.rnn_cell.GRUCell(3)])
@@ -320,14 +312,7 @@ def test_dynamic_rnn_lstm_matches_tensorflow_outputs_and_gradients(tmp_path):
                 v.load(d[name], sess)
             got = sess.run([loss] + grads, {x: d["x"]})
         np.savez(sys.argv[1] + "/out.npz", *got)
-    """, str(tmp_path))
-    if "no tf_keras" in answer:
-        pytest.skip("TensorFlow releases with Keras 3 keep TF1's rnn cells in the tf_keras "
-                    "package; install it beside TensorFlow to run this comparison")
-    expected = np.load(tmp_path / "out.npz")
-    assert len(expected.files) == len(got)
-    for k, value in enumerate(got):
-        np.testing.assert_allclose(value, expected[f"arr_{k}"], rtol=1e-9, atol=1e-12)
+    """)
 
 
 @requires_tensorflow
@@ -347,16 +332,7 @@ def test_bidirectional_dynamic_rnn_matches_tensorflow_outputs_and_gradients(tmp_
             got = sess.run([fw, bw, state_fw.c, loss, *grads], {x: xs})
     np.savez(tmp_path / "in.npz", x=xs, **weights)
     (tmp_path / "names.json").write_text(json.dumps(list(weights)))
-    answer = run_tf("""
-        import importlib.util, json, os, sys
-        if importlib.util.find_spec("tf_keras") is None:
-            print("no tf_keras")
-            sys.exit(0)
-        os.environ["TF_USE_LEGACY_KERAS"] = "1"
-        import numpy as np
-        import tensorflow.compat.v1 as tf
-        tf.disable_v2_behavior()
-        d = np.load(sys.argv[1] + "/in.npz")
+    _compare_with_tf1(tmp_path, got, """
         x = tf.placeholder(tf.float64, [None, 5, 4])
         (fw, bw), (state_fw, state_bw) = tf.nn.bidirectional_dynamic_rnn(
             tf.nn.rnn_cell.LSTMCell(4), tf.nn.rnn_cell.GRUCell(3), x,
@@ -370,7 +346,26 @@ def test_bidirectional_dynamic_rnn_matches_tensorflow_outputs_and_gradients(tmp_
                 v.load(d[v.op.name], sess)
             got = sess.run([fw, bw, state_fw.c, loss] + grads, {x: d["x"]})
         np.savez(sys.argv[1] + "/out.npz", *got)
-    """, str(tmp_path))
+    """)
+
+
+_TF1_PREAMBLE = """
+import importlib.util, json, os, sys
+if importlib.util.find_spec("tf_keras") is None:
+    print("no tf_keras")
+    sys.exit(0)
+os.environ["TF_USE_LEGACY_KERAS"] = "1"  # TF1's rnn cells live in tf_keras now
+import numpy as np
+import tensorflow.compat.v1 as tf
+tf.disable_v2_behavior()
+d = np.load(sys.argv[1] + "/in.npz")
+"""
+
+
+def _compare_with_tf1(tmp_path, got: list, script: str) -> None:
+    """Runs `script` (after TF1's imports, with `d` the inputs in tmp_path/in.npz; it saves its
+    results as out.npz) on TensorFlow and compares them with `got`, to 1e-9."""
+    answer = run_tf(_TF1_PREAMBLE + textwrap.dedent(script), str(tmp_path))
     if "no tf_keras" in answer:
         pytest.skip("TensorFlow releases with Keras 3 keep TF1's rnn cells in the tf_keras "
                     "package; install it beside TensorFlow to run this comparison")
