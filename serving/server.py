@@ -135,6 +135,10 @@ class ModelServer:
         """Loads the configured models, then opens the ports. Raises ServingError for a bad
         configuration (bad file, missing base path, port in use)."""
         options = self.options
+        for flag in ("max_request_rows", "memory_release_threshold_bytes", "num_workers"):
+            if getattr(options, flag) < 0:
+                raise status.invalid_argument(f"--{flag} must be 0 or more, got "
+                                              f"{getattr(options, flag)}")
         monitoring = (config.read_text_proto(options.monitoring_config_file, "MonitoringConfig")
                       if options.monitoring_config_file else None)
         ssl = (config.read_text_proto(options.ssl_config_file, "SSLConfig")

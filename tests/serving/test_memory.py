@@ -90,3 +90,13 @@ def test_memory_flags_parse(flag):
 
     options = options_from_args(build_parser().parse_args([f"--{flag}=7"]))
     assert getattr(options, flag) == 7
+
+
+@pytest.mark.parametrize("flag", ["max_request_rows", "memory_release_threshold_bytes"])
+def test_negative_memory_flags_are_refused_at_start(start_server, model_root, flag):
+    from serving.status import ServingError
+
+    with pytest.raises(ServingError, match=f"--{flag} must be 0 or more"):
+        start_server(model_name="half", model_base_path=str(model_root / "half"),
+                     **{flag: -1})
+
