@@ -81,6 +81,22 @@ class ServerOptions:
     initial_load_timeout_seconds: float | None = None
 
 
+_BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def default_parallel_runs() -> int:
+    """Heavy runs at once when --tensorflow_inter_op_parallelism is 0: one, when numpy's BLAS
+    spreads each matmul over every core (its default), so runs do not compete for the same
+    cores (two at a time on 2 cores, each with 2 BLAS threads, served the heavy MLP at half
+    the rate of one at a time); one per core when BLAS is told to use one thread."""
+    cores = os.cpu_count() or 1
+    for name in _BLAS_THREAD_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return max(1, cores // int(value))
+    return 1
+
+
 class ModelServer:
     """See the module docstring."""
 
@@ -112,7 +128,7 @@ class ModelServer:
         if loader_options.batching is not None:
             self.batch_pool = BatchPool(loader_options.batching.num_batch_threads)
 
-        parallel_runs = options.tensorflow_inter_op_parallelism or os.cpu_count() or 1
+        parallel_runs = options.tensorflow_inter_op_parallelism or default_parallel_runs()
         run_slots = threading.BoundedSemaphore(parallel_runs)
 
         def make_loader(name, aspired):

@@ -1,7 +1,8 @@
 """--num_workers: server processes sharing the ports under a supervisor, over real sockets.
 Both workers answer (each is killed in turn while the other keeps answering and is restarted),
 a config reload one worker gets reaches the other, metrics count both, SIGTERM drains both;
-a port another process listens on is refused when workers are not sharing it."""
+a port another process listens on is refused when workers are not sharing it; and how many
+heavy runs go at once by default."""
 
 from __future__ import annotations
 
@@ -148,3 +149,16 @@ def test_a_port_another_process_listens_on_is_refused(start_server, model_root):
                          port=taken.getsockname()[1], rest_api_port=0)
     finally:
         taken.close()
+
+
+def test_heavy_runs_at_once_follow_the_blas_threads(monkeypatch):
+    from serving.server import default_parallel_runs
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    assert default_parallel_runs() == 1  # BLAS spreads each run over every core
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert default_parallel_runs() == 8
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    assert default_parallel_runs() == 4
