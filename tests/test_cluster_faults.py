@@ -25,12 +25,14 @@ DRIVER = textwrap.dedent('''
     LAST_STEP, SAVE_EVERY, KILL_AT = 12, 4, 6
     out_dir = sys.argv[1]
     cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "include_dashboard": False,
+        "num_cpus": 0, "include_dashboard": False,
         # A node is declared dead after about 5 s without answers: quick enough for the test,
         # slow enough that a loaded machine does not lose one.
         "_system_config": {"health_check_period_ms": 1000, "health_check_timeout_ms": 1000,
                            "health_check_failure_threshold": 5}})
-    nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    # Every training task reserves a CPU and the head has none: the tasks always sit on a node
+    # the test can remove, and either node alone has room for all of them.
+    nodes = [cluster.add_node(num_cpus=3) for _ in range(2)]
     cluster.wait_for_nodes()
     # The actors start on one of the added nodes (soft affinity: after it is lost, they start
     # again elsewhere), so there is always a task on the node the hook removes; SPREAD alone
@@ -92,7 +94,8 @@ DRIVER = textwrap.dedent('''
             with ts.train.MonitoredTrainingSession(
                     master=cluster.address, checkpoint_dir=checkpoint_dir,
                     save_checkpoint_steps=SAVE_EVERY, save_summaries_steps=None,
-                    config={"step_timeout": 60, "scheduling": ON_ONE_NODE},
+                    config={"step_timeout": 60, "scheduling": ON_ONE_NODE,
+                            "worker_num_cpus": 1},
                     hooks=hooks) as sess:
                 while not sess.should_stop():
                     _, loss, step = sess.run([rep.train_op, rep.loss, rep.global_step])
