@@ -39,6 +39,7 @@ from bench.serving import (
     make_call,
     measure,
     model_server,
+    stop_process,
 )
 
 SIZES = (4, 8, 2)
@@ -171,13 +172,7 @@ class PeerProcess:
             channel.close()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=20)
 
 
 def peer_python(venvs: str, package: str) -> str:

@@ -67,7 +67,6 @@ class MemoryReleaser:
                 self._wake.wait_for(lambda: self._stopped or self._latest is not None)
                 if self._stopped:
                     return
-                latest = self._latest
             for delay in self._delays:
                 with self._wake:
                     # A later large request moves the release after it too.

@@ -57,6 +57,14 @@ class RestOptions:
     reuse_port: bool = False  # share the port with other processes (SO_REUSEPORT)
 
 
+def _serving_error(e: Exception, method: str, path: str) -> ServingError:
+    """The ServingError a failed call answers with; an unexpected one is logged."""
+    if isinstance(e, ServingError):
+        return e
+    logger.exception("REST %s %s failed", method, path)
+    return status.from_exception(e)
+
+
 class RestApi:
     """The REST handlers, independent of the HTTP server: (method, path, body) -> reply."""
 
@@ -92,9 +100,7 @@ class RestApi:
             reply = run()
             code_name, http_status = "OK", 200
         except Exception as e:  # noqa: BLE001 - every failure becomes an error body
-            error = e if isinstance(e, ServingError) else status.from_exception(e)
-            if not isinstance(e, ServingError):
-                logger.exception("REST %s %s failed", method, path)
+            error = _serving_error(e, method, path)
             reply = rest_json.error_body(error.message)
             code_name, http_status = error.code.name, error.http_status
         if self._metrics is not None and model_name:
@@ -112,9 +118,7 @@ class RestApi:
             reply = kserve_v2.rest(self._v2, method, parts, body, headers, self._deadline())
             code_name = "OK"
         except Exception as e:  # noqa: BLE001 - every failure becomes an error body
-            error = e if isinstance(e, ServingError) else status.from_exception(e)
-            if not isinstance(e, ServingError):
-                logger.exception("REST %s %s failed", method, path)
+            error = _serving_error(e, method, path)
             reply = (error.http_status, "application/json", rest_json.error_body(error.message),
                      {})
             code_name = error.code.name

@@ -124,7 +124,7 @@ class ModelServer:
             enable_warmup=options.enable_model_warmup,
             warmup_iterations=max(1, options.num_request_iterations_for_warmup),
             batching=self._batching_options(),
-            max_request_rows=max(0, options.max_request_rows))
+            max_request_rows=options.max_request_rows)
         if loader_options.batching is not None:
             self.batch_pool = BatchPool(loader_options.batching.num_batch_threads)
 

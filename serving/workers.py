@@ -180,12 +180,12 @@ class Supervisor:
         for line in proc.stdout:
             sys.stdout.write(f"worker {worker.index}: {line}")
             sys.stdout.flush()
-            if any(marker in line for marker in _READY_LINES) and self._listening(line, worker):
+            if self._listening(line):
                 if not worker.ready.is_set():
                     worker.ready.set()
                     self._send_latest_config(worker)
 
-    def _listening(self, line: str, worker: _Worker) -> bool:
+    def _listening(self, line: str) -> bool:
         """Ready once the last of the APIs it serves says it listens."""
         last = _READY_LINES[1] if self.rest_port else _READY_LINES[0]
         return last in line

@@ -44,14 +44,19 @@ def tune() -> bool:
         return _state["tuned"]
 
 
-def _mallopt():
+def _libc_function(name: str, argtypes: tuple):
+    """The C library's function `name` returning an int, or None where there is none."""
     try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+        function = getattr(ctypes.CDLL(ctypes.util.find_library("c")), name)
     except (OSError, AttributeError, TypeError):
         return None
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
-    return mallopt
+    function.argtypes = argtypes
+    function.restype = ctypes.c_int
+    return function
+
+
+def _mallopt():
+    return _libc_function("mallopt", (ctypes.c_int, ctypes.c_int))
 
 
 def limit_arenas(count: int) -> bool:
@@ -83,13 +88,6 @@ def release() -> bool:
     False where there is no malloc_trim (macOS, musl) or it had nothing to release."""
     with _lock:
         if "malloc_trim" not in _state:
-            try:
-                trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
-            except (OSError, AttributeError, TypeError):
-                trim = None
-            else:
-                trim.argtypes = (ctypes.c_size_t,)
-                trim.restype = ctypes.c_int
-            _state["malloc_trim"] = trim
+            _state["malloc_trim"] = _libc_function("malloc_trim", (ctypes.c_size_t,))
         trim = _state["malloc_trim"]
     return bool(trim is not None and trim(0))

@@ -180,9 +180,6 @@ def static_rnn(cell, inputs, initial_state=None, dtype=None, sequence_length=Non
         return outputs, state
 
 
-__all__ = ["dynamic_rnn", "static_rnn"]
-
-
 def _reverse_time(structure, sequence_length, time_axis: int, batch_axis: int):
     """Each tensor of `structure` with its time steps reversed: the first
     sequence_length[b] steps of each row b when lengths are given, else all of them."""
@@ -223,3 +220,6 @@ def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None,
                 time_major=time_major, scope=bw_scope)
     outputs_bw = _reverse_time(reversed_outputs, lengths, time_axis, batch_axis)
     return (outputs_fw, outputs_bw), (state_fw, state_bw)
+
+
+__all__ = ["bidirectional_dynamic_rnn", "dynamic_rnn", "static_rnn"]

@@ -59,6 +59,7 @@ import re
 import tempfile
 import time
 import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -383,12 +384,12 @@ class _ChecksumThread:
     def __init__(self):
         self._pool = None
 
-    def submit(self, data: bytes):
+    def submit(self, data: bytes) -> Future:
         if len(data) < self.LARGE:
-            return _Done(tensor_bundle.crc32c(data))
+            done = Future()
+            done.set_result(tensor_bundle.crc32c(data))
+            return done
         if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="checkpoint-crc")
         return self._pool.submit(tensor_bundle.crc32c, data)
 
@@ -398,16 +399,6 @@ class _ChecksumThread:
     def __exit__(self, *exc):
         if self._pool is not None:
             self._pool.shutdown(wait=True)
-
-
-class _Done:
-    __slots__ = ("value",)
-
-    def __init__(self, value):
-        self.value = value
-
-    def result(self):
-        return self.value
 
 
 def read_variables(prefix: str) -> dict:
