@@ -6,7 +6,9 @@ serving a Keras export, each against the baseline a user would compare it with.
   and against TensorFlow 1.x's while_loop (Enter/Exit/NextIteration, as TF1 builds it).
 - (b) An LSTM training step (dynamic_rnn over LSTMCell, batch 32, 20 steps, 64 units, a
   dense head, gradient descent): against TF1 graph mode and a hand-written numpy LSTM with
-  backpropagation through time.
+  backpropagation through time. Ours builds one BlockLSTM op for it (TensorFlow's fused LSTM;
+  TF1's dynamic_rnn loops over time). (b, loop) is the same step with sequence_length given,
+  which keeps the while loop on both sides: what the loop machinery costs.
 - (c) Serving a Keras `model.export` (function graphs: StatefulPartitionedCall and its
   library) against the same architecture exported TF1-style: Predict p50 over gRPC, one
   caller, the two servers taking turns.
@@ -93,15 +95,18 @@ def _lstm_data(batch, steps, features, units, lr):
     return x, y, kernel, head
 
 
-def lstm_step(tf):
-    """One gradient-descent step of dynamic_rnn(LSTMCell) + a dense head on a squared loss."""
+def lstm_step(tf, lengths: bool = False):
+    """One gradient-descent step of dynamic_rnn(LSTMCell) + a dense head on a squared loss
+    (with `lengths`, every row's sequence_length given: the loop over time on both sides)."""
     x_value, y_value, kernel, head = _lstm_data(**LSTM)
     g = tf.Graph()
     with g.as_default():
         x = tf.placeholder(tf.float32, x_value.shape, name="x")
         y = tf.placeholder(tf.float32, y_value.shape, name="y")
         cell = tf.nn.rnn_cell.LSTMCell(LSTM["units"], initializer=tf.constant_initializer(kernel))
-        outputs, _ = tf.nn.dynamic_rnn(cell, x, dtype=tf.float32)
+        sequence_length = [LSTM["steps"]] * LSTM["batch"] if lengths else None
+        outputs, _ = tf.nn.dynamic_rnn(cell, x, sequence_length=sequence_length,
+                                       dtype=tf.float32)
         w = tf.Variable(head, name="head")
         loss = tf.reduce_mean(tf.square(tf.matmul(outputs[:, -1], w) - y))
         train = tf.train.GradientDescentOptimizer(LSTM["lr"]).minimize(loss)
@@ -162,7 +167,8 @@ def numpy_lstm_step():
     return step
 
 
-PROGRAMS = {"while": while_loop, "lstm": lstm_step}
+PROGRAMS = {"while": while_loop, "lstm": lstm_step,
+            "lstm_loop": lambda tf: lstm_step(tf, lengths=True)}
 
 
 # -- (c) a Keras export against a TF1-style export of the same model ------------------------------
@@ -250,6 +256,10 @@ def measure_loops() -> dict[str, dict[str, float]]:
         if tf_loops is not None:
             loops["TF1"] = tf_loops.loop("lstm")
         results["lstm"] = loop_rates(loops, min_time=0.5)
+        loops = {"ours": timed_loop(lstm_step(ts, lengths=True))}
+        if tf_loops is not None:
+            loops["TF1"] = tf_loops.loop("lstm_loop")
+        results["lstm_loop"] = loop_rates(loops, min_time=0.5)
     finally:
         if tf_loops is not None:
             tf_loops.close()
@@ -277,7 +287,10 @@ def main(argv=None) -> None:
         rows += [Row(f"(a) while_loop, {ITERATIONS} iterations (runs/s)", loop["ours"],
                      loop["TF1"], "TF1 while_loop", "/s", 3.0),
                  Row("(b) LSTM training step (steps/s)", lstm["ours"], lstm["TF1"],
-                     "TF1 dynamic_rnn", "/s", 1.0)]
+                     "TF1 dynamic_rnn", "/s", 1.0),
+                 Row("(b, loop) LSTM step, sequence_length given (steps/s)",
+                     results["lstm_loop"]["ours"], results["lstm_loop"]["TF1"],
+                     "TF1 dynamic_rnn", "/s")]
     else:
         print("\n(no TensorFlow here and TENSORSLOW_BENCH_TF_PYTHON unset: "
               "no TF1 baseline this run)")

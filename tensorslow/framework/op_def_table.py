@@ -28,6 +28,8 @@ OUTPUT_ARGS = {
     'AvgPoolGrad': (('output', None, None),),
     'BiasAdd': (('output', None, None),),
     'BiasAddGrad': (('output', None, None),),
+    'BlockLSTM': (('i', None, None), ('cs', None, None), ('f', None, None), ('o', None, None), ('ci', None, None), ('co', None, None), ('h', None, None)),
+    'BlockLSTMGrad': (('x_grad', None, None), ('cs_prev_grad', None, None), ('h_prev_grad', None, None), ('w_grad', None, None), ('wci_grad', None, None), ('wcf_grad', None, None), ('wco_grad', None, None), ('b_grad', None, None)),
     'BroadcastGradientArgs': (('r0', None, None), ('r1', None, None)),
     'BroadcastTo': (('output', None, None),),
     'Case': (('output', None, 'Tout'),),

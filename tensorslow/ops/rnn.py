@@ -17,6 +17,7 @@ from tensorslow.ops import array_ops, constant_op, math_ops
 from tensorslow.ops import variable_scope as vs
 from tensorslow.ops.control_flow_ops import _flatten, _pack
 from tensorslow.ops.functional_ops import while_loop
+from tensorslow.ops.rnn_cell_impl import RNNCell
 from tensorslow.ops.tensor_array_ops import TensorArray
 
 
@@ -91,9 +92,14 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
         batch_size = _batch_size(flat, 1)
         state = _initial_state(cell, initial_state, batch_size, dtype)
         out_dtype = dtype or _flatten(state)[0].dtype
-        outputs, final_state = _dynamic_rnn_loop(
-            cell, flat, inputs, state, parallel_iterations or 32, swap_memory,
-            sequence_length, batch_size, out_dtype)
+        fused = cell._fused_sequence(flat[0], state) if sequence_length is None and \
+            len(flat) == 1 and isinstance(cell, RNNCell) else None
+        if fused is not None:
+            outputs, final_state = fused
+        else:
+            outputs, final_state = _dynamic_rnn_loop(
+                cell, flat, inputs, state, parallel_iterations or 32, swap_memory,
+                sequence_length, batch_size, out_dtype)
         if not time_major:
             outputs = _pack(outputs, [_swap_batch_time(t) for t in _flatten(outputs)])
         return outputs, final_state

@@ -12,12 +12,14 @@ gates in the order i, j (the candidate), f, o.
 from __future__ import annotations
 
 import collections
+import contextlib
+import numbers
 
 from tensorslow.framework import dtypes
 from tensorslow.framework.ops import Tensor, convert_to_tensor, name_scope
 from tensorslow.framework.tensor_shape import TensorShape, dimension_value
 from tensorslow.layers import Layer
-from tensorslow.ops import array_ops, constant_op, init_ops, math_ops, nn_ops
+from tensorslow.ops import array_ops, constant_op, init_ops, lstm_ops, math_ops, nn_ops
 from tensorslow.ops import variable_scope as vs
 from tensorslow.ops.control_flow_ops import _flatten, _pack
 
@@ -80,28 +82,43 @@ class RNNCell(Layer):
 
     def __call__(self, inputs, state, scope=None, *args, **kwargs):
         inputs = convert_to_tensor(inputs)
+        with self._cell_scope(inputs, inputs.shape, scope):
+            return self.call(inputs, state, *args, **kwargs)
+
+    @contextlib.contextmanager
+    def _cell_scope(self, inputs, inputs_shape, scope=None):
+        """The variable scope the cell's ops go in (TF1's: `scope`, else one of the cell's
+        own made on the first call and reused by every later one), building the cell's
+        variables for `inputs_shape` ([batch, depth]) the first time."""
         if self.dtype is None:
             self.dtype = inputs.dtype.base_dtype if inputs.dtype is not None else dtypes.float32
         if scope is not None:  # TF1: the variables go in `scope`, shared on reuse
             with vs.variable_scope(scope, reuse=self._reuse) as captured:
                 if not self.built:
                     self._variable_scope = captured
-                    self.build(inputs.shape)
+                    self.build(inputs_shape)
                     self.built = True
-                return self.call(inputs, state, *args, **kwargs)
-        if self._variable_scope is None:
+                yield
+        elif self._variable_scope is None:
             with vs.variable_scope(self._scope, default_name=self._default_name,
                                    reuse=self._reuse, values=[inputs]) as captured:
                 self._variable_scope = captured
                 if self.name is None:
                     self.name = captured.name
-                self.build(inputs.shape)
+                self.build(inputs_shape)
                 self.built = True
-                return self.call(inputs, state, *args, **kwargs)
-        with vs.variable_scope(self._variable_scope, reuse=True, values=[inputs],
-                               auxiliary_name_scope=False), name_scope(
-                                   self._variable_scope.original_name_scope):
-            return self.call(inputs, state, *args, **kwargs)
+                yield
+        else:
+            with vs.variable_scope(self._variable_scope, reuse=True, values=[inputs],
+                                   auxiliary_name_scope=False), name_scope(
+                                       self._variable_scope.original_name_scope):
+                yield
+
+    def _fused_sequence(self, inputs, state):
+        """(outputs, final state) of the cell over time-major `inputs` [time, batch, depth]
+        as one fused op, or None where no fused op computes this cell (then dynamic_rnn
+        loops over time)."""
+        return None
 
 
 def _input_depth(inputs_shape, cell) -> int:
@@ -253,6 +270,36 @@ class BasicLSTMCell(RNNCell):
         new_h = self._activation(new_c) * math_ops.sigmoid(o)
         return new_h, self._join_state(new_c, new_h)
 
+    def _peepholes(self):
+        """(wci, wcf, wco) for BlockLSTM, or None: this cell has none."""
+        return None
+
+    def _block_lstm_computes_this(self) -> bool:
+        """Whether BlockLSTM computes this cell exactly: tanh activations, a numeric forget
+        bias (and, for LSTMCell, no projection and no clipping)."""
+        return self._activation is math_ops.tanh and isinstance(self._forget_bias,
+                                                                   numbers.Real)
+
+    def _fused_sequence(self, inputs, state):
+        """The whole sequence as one BlockLSTM op (TensorFlow's fused LSTM, the same math as
+        the loop over time), for float32 and float16 inputs of a known number of steps."""
+        steps = dimension_value(inputs.shape[0]) if inputs.shape.ndims == 3 else None
+        dtype = inputs.dtype.base_dtype if inputs.dtype is not None else None
+        flat_state = _flatten(state)
+        if steps is None or steps < 1 or dtype not in (dtypes.float32, dtypes.float16) or \
+                not self._block_lstm_computes_this() or \
+                any(convert_to_tensor(s).dtype.base_dtype != dtype for s in flat_state):
+            return None
+        with self._cell_scope(inputs, inputs.shape[1:]):
+            c, h = self._split_state(state)
+            peepholes = self._peepholes()
+            zeros = array_ops.zeros([self._num_units], dtype) if peepholes is None else None
+            _, cs, _, _, _, _, hs = lstm_ops.block_lstm(
+                constant_op.constant(steps, dtypes.int64), inputs, c, h, self._kernel,
+                *(peepholes or (zeros, zeros, zeros)), self._bias,
+                forget_bias=float(self._forget_bias), use_peephole=peepholes is not None)
+            return hs, self._join_state(cs[-1], hs[-1])
+
 
 class LSTMCell(BasicLSTMCell):
     """The LSTM of Hochreiter & Schmidhuber 1997 with TensorFlow's options: peepholes
@@ -301,6 +348,15 @@ class LSTMCell(BasicLSTMCell):
             with vs.variable_scope("projection"):
                 self._proj_kernel = self.add_weight("kernel", [n, self._num_proj],
                                                     initializer=self._initializer)
+
+    def _peepholes(self):
+        if not self._use_peepholes:
+            return None
+        return self._w_i_diag, self._w_f_diag, self._w_o_diag
+
+    def _block_lstm_computes_this(self) -> bool:
+        return super()._block_lstm_computes_this() and self._num_proj is None and \
+            self._cell_clip is None
 
     def _split_state(self, state):
         if self._state_is_tuple:
