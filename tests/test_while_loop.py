@@ -427,3 +427,71 @@ def test_function_def_inputs_name_outputs_by_argument():
     assert any(i.startswith("Mul:z:0") or ":z:0" in i for i in inputs)
     assert fdef.signature.input_arg[0].name == "loop_counter"
     assert set(fdef.ret) == {a.name for a in fdef.signature.output_arg}
+
+
+def _counted_loops_run(monkeypatch) -> list:
+    """Records whether each While built from here on runs as a counted loop."""
+    made = []
+    build = functional_ops._counted_loop
+
+    def recording(*args):
+        counted = build(*args)
+        made.append(counted is not None)
+        return counted
+
+    monkeypatch.setattr(functional_ops, "_counted_loop", recording)
+    return made
+
+
+def test_loops_counted_to_fixed_limits_give_the_loops_values(graph, monkeypatch):
+    # A condition that only compares counters (loop variables the body adds 1 to) with fixed
+    # limits runs a known number of iterations, without evaluating it: the values must be
+    # those of the loop evaluated step by step, whatever the start, limit, dtype or count.
+    made = _counted_loops_run(monkeypatch)
+    start = ts.placeholder(ts.int32, [], name="start")
+    limit = ts.placeholder(ts.int64, [], name="limit")
+    x = ts.placeholder(ts.float64, [3], name="x")
+    rows = ts.placeholder(ts.float64, [None, 3], name="rows")
+    # The counter's value is read by the body and becomes another variable's value.
+    i, last, acc = ts.while_loop(lambda i, last, a: i < 6,
+                                 lambda i, last, a: (i + 1, i, a * x + ts.cast(i, ts.float64)),
+                                 [start, ts.constant(-1), ts.zeros([3], ts.float64)])
+    # The counter's value read by nothing but the move into another variable.
+    _, previous = ts.while_loop(lambda i, last: i < 6, lambda i, last: (i + 1, i), [start, -1])
+    # Two counters, one of them int64 against a fed limit, the other against a constant.
+    j, k, total = ts.while_loop(
+        lambda j, k, t: ts.logical_and(j < limit, k < 100),
+        lambda j, k, t: (j + 1, k + 1, t + rows[ts.cast(j, ts.int32)]),
+        [ts.constant(0, ts.int64), ts.constant(97), ts.zeros([3], ts.float64)])
+    sess = ts.Session()
+    xv, table = np.array([0.5, -1.0, 2.0]), np.arange(15.0).reshape(5, 3)
+    for s in (0, 4, 6, 9):
+        got_i, got_last, got_acc, got_previous = sess.run([i, last, acc, previous],
+                                                          {start: s, x: xv})
+        a, want_last = np.zeros(3), -1
+        for step in range(s, 6):
+            a, want_last = a * xv + step, step
+        assert (got_i, got_last, got_previous) == (max(s, 6), want_last, want_last)
+        assert got_i.dtype == np.int32
+        np.testing.assert_allclose(got_acc, a, rtol=1e-12)
+    for n in (-2, 0, 2, 5):
+        got_j, got_k, got_total = sess.run([j, k, total], {limit: n, rows: table})
+        count = max(0, min(n, 3))
+        assert (got_j, got_k) == (count, 97 + count) and got_j.dtype == np.int64
+        np.testing.assert_allclose(got_total, table[:count].sum(axis=0))
+    assert made[:3] == [True, True, True]
+    with pytest.raises(ts.errors.InvalidArgumentError, match="rows|StridedSlice|index"):
+        sess.run(total, {limit: 5, rows: table[:2]})  # the third iteration reads past rows
+
+
+def test_loops_not_counted_run_as_loops(graph, monkeypatch):
+    # The limit changes in the body, the step is not 1, the condition reads another value:
+    # these loops evaluate their condition every iteration.
+    made = _counted_loops_run(monkeypatch)
+    shrinking = ts.while_loop(lambda i, n: i < n, lambda i, n: (i + 1, n - 1), [0, 10])
+    stepping = ts.while_loop(lambda i: i < 10, lambda i: i + 3, [0])
+    summing = ts.while_loop(lambda i, s: ts.logical_and(i < 10, s < 12.0),
+                            lambda i, s: (i + 1, s + 5.0), [0, 0.0])
+    got = ts.Session().run([shrinking, stepping, summing])
+    assert [list(got[0]), got[1], list(got[2])] == [[5, 5], 12, [3, 15.0]]
+    assert made == [False, False, False]

@@ -202,11 +202,12 @@ class Plan:
     """
 
     __slots__ = ("graph_version", "num_slots", "feed_slots", "steps", "step_ops", "fetch_slots",
-                 "step_inputs", "initial_values", "elided_ops", "fetch_ops", "arg_slots",
-                 "result_slots")
+                 "step_inputs", "step_outputs", "initial_values", "elided_ops", "fetch_ops",
+                 "arg_slots", "result_slots")
 
     def __init__(self, graph_version, num_slots, feed_slots, steps, step_ops, fetch_slots,
-                 step_inputs, initial_values=None, elided_ops=(), fetch_ops=None):
+                 step_inputs, initial_values=None, elided_ops=(), fetch_ops=None,
+                 step_outputs=None):
         self.graph_version = graph_version
         self.num_slots = num_slots
         self.feed_slots = feed_slots      # [(slot, converter)] in feed-key order
@@ -214,6 +215,7 @@ class Plan:
         self.step_ops = step_ops          # the Operation behind each step (errors, traces)
         self.fetch_slots = fetch_slots    # [slot or None] per flat fetch (None: an op target)
         self.step_inputs = step_inputs    # [input slots] per step (traces)
+        self.step_outputs = step_outputs or [()] * len(steps)  # [output slots] per step
         self.initial_values = initial_values or [None] * num_slots
         self.elided_ops = list(elided_ops)
         # With cond branches: the op behind each fetch, to name a fetch whose branch was not
@@ -394,7 +396,14 @@ def compile_plan(graph: Graph, ctx: KernelContext, fetch_elements: Sequence,
     conditional = conditional_ops(order, fed)
     live_slots: dict[Operation, int] = {}  # conditional op -> slot of its liveness
     constants: dict[int, object] = {}
-    steps, step_ops, step_inputs, elided = [], [], [], []
+    steps, step_ops, step_inputs, step_outputs, elided = [], [], [], [], []
+
+    def add_step(step, op, ins: tuple, outs: tuple) -> None:
+        steps.append(step)
+        step_ops.append(op)
+        step_inputs.append(ins)
+        step_outputs.append(outs)
+
     fetched_variables = []
     fetched_ops = {e for e in fetch_elements if isinstance(e, Operation)}
     for op in order:
@@ -416,9 +425,7 @@ def compile_plan(graph: Graph, ctx: KernelContext, fetch_elements: Sequence,
                 # not overwrite the value an earlier consumer saw.
                 s = len(slots) + len(extra_slots)
                 extra_slots.append(s)
-                steps.append(_make_step(_variable_reader(ctx, t._op), (), (s,)))
-                step_ops.append(t._op)
-                step_inputs.append(())
+                add_step(_make_step(_variable_reader(ctx, t._op), (), (s,)), t._op, (), (s,))
             else:
                 s = slot_of(t)
             ins.append(s)
@@ -428,9 +435,8 @@ def compile_plan(graph: Graph, ctx: KernelContext, fetch_elements: Sequence,
             outs = tuple(slot_of(t) for t in op._outputs)
             controls = tuple(live_slots[c] for c in op._control_inputs if c in live_slots)
             fn = None if op._type in ("Merge", "NoOp") else _build_kernel(op, ctx)
-            steps.append(_conditional_step(op._type, fn, tuple(ins), outs, controls, live))
-            step_ops.append(op)
-            step_inputs.append(tuple(ins))
+            add_step(_conditional_step(op._type, fn, tuple(ins), outs, controls, live), op,
+                     tuple(ins), outs)
             continue
         if (op._type == "Identity" and len(ins) == 1 and op not in fetched_ops
                 and op._outputs[0] not in fed and op._outputs[0] not in slots):
@@ -445,14 +451,10 @@ def compile_plan(graph: Graph, ctx: KernelContext, fetch_elements: Sequence,
                 constants.update(zip(outs, folded))
                 elided.append(op)
                 continue
-        steps.append(_make_step(fn, tuple(ins), outs))
-        step_ops.append(op)
-        step_inputs.append(tuple(ins))
+        add_step(_make_step(fn, tuple(ins), outs), op, tuple(ins), outs)
     for op in fetched_variables:
         s = slot_of(op._outputs[0])
-        steps.append(_make_step(_variable_reader(ctx, op), (), (s,)))
-        step_ops.append(op)
-        step_inputs.append(())
+        add_step(_make_step(_variable_reader(ctx, op), (), (s,)), op, (), (s,))
     fetch_slots = [slot_of(e) if isinstance(e, Tensor) else None for e in fetch_elements]
     num_slots = len(slots) + len(extra_slots)
     initial = [None] * num_slots
@@ -464,7 +466,7 @@ def compile_plan(graph: Graph, ctx: KernelContext, fetch_elements: Sequence,
     if conditional:
         fetch_ops = [e._op if isinstance(e, Tensor) else e for e in fetch_elements]
     return Plan(graph.version, num_slots, feed_slots, steps, step_ops, fetch_slots,
-                step_inputs, initial, elided, fetch_ops)
+                step_inputs, initial, elided, fetch_ops, step_outputs)
 
 
 def conditional_ops(order: Sequence[Operation], fed=()) -> set[Operation]:

@@ -14,6 +14,8 @@ unchanged.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from tensorslow.framework import dtypes, errors
@@ -320,7 +322,13 @@ def _fast_loop(cond_plan, body_plan, kernel_error, stacked=()):
     b_moving = tuple(b_args[i] for i in moving)
     o_moving = tuple(b_outs[i] for i in moving)
 
+    counted = _counted_loop(cond_plan, body_plan, kernel_error, moving, kept, stacked)
+
     def run_while(args):
+        if counted is not None:
+            values = counted(args)
+            if values is not None:
+                return values
         cv, bv = c_init.copy(), b_init.copy()
         for slot, value in zip(c_args, args):
             cv[slot] = value
@@ -362,6 +370,132 @@ def _fast_loop(cond_plan, body_plan, kernel_error, stacked=()):
         return values
 
     return run_while
+
+
+def _integer(value) -> int | None:
+    """A scalar integer value as an int, else None."""
+    kind = type(value)
+    if kind is np.ndarray:
+        return int(value) if value.ndim == 0 and value.dtype.kind in "iu" else None
+    return int(value) if isinstance(value, np.integer) else None
+
+
+def _increments(body_plan, moving: list[int]) -> dict[int, int]:
+    """The loop variables the body adds 1 to (counters): {loop variable: step adding 1}."""
+    args, outs, init = body_plan.arg_slots, body_plan.result_slots, body_plan.initial_values
+    producer = {slot: k for k, slots in enumerate(body_plan.step_outputs) for slot in slots}
+    found = {}
+    for i in moving:
+        k = producer.get(outs[i])
+        if k is None or body_plan.step_ops[k]._type not in ("AddV2", "Add"):
+            continue
+        a, b = body_plan.step_inputs[k]
+        one = b if a == args[i] else a if b == args[i] else None
+        if one is not None and one not in args and isinstance(init[one], np.integer) \
+                and init[one] == 1:
+            found[i] = k
+    return found
+
+
+def _trip_limits(cond_plan, counters: dict, moving: list[int]):
+    """When the condition is `counter < limit` for one or more counters (conjoined with
+    LogicalAnd), each limit fixed for the loop (a constant, or a loop variable the body passes
+    through): [(counter, loop variable of the limit or None, constant limit or None)]."""
+    args = cond_plan.arg_slots
+    index = {slot: i for i, slot in enumerate(args)}
+    made = set()
+    limits = []
+    for op, ins, outs in zip(cond_plan.step_ops, cond_plan.step_inputs,
+                             cond_plan.step_outputs):
+        if op._type == "LogicalAnd":
+            if not all(slot in made for slot in ins):
+                return None
+        elif op._type == "Less":
+            counter, limit = (index.get(slot) for slot in ins)
+            if counter not in counters:
+                return None
+            if limit is not None:
+                if limit in moving:
+                    return None
+                limits.append((counter, limit, None))
+            elif isinstance(cond_plan.initial_values[ins[1]], np.integer):
+                limits.append((counter, None, int(cond_plan.initial_values[ins[1]])))
+            else:
+                return None
+        else:
+            return None
+        made.update(outs)
+    return limits or None
+
+
+def _counted_loop(cond_plan, body_plan, kernel_error, moving, kept, stacked):
+    """A loop whose condition only compares counters with fixed limits runs a number of
+    iterations known when it starts: `counted(args)` runs the body that many times, with no
+    condition evaluated and the counters set, not computed (their increments run only where
+    the body reads their results). None when the loop is not of that form; `counted` returns
+    None (run the loop as usual) when the counters or limits are not integer scalars."""
+    counters = _increments(body_plan, moving)
+    limits = _trip_limits(cond_plan, counters, moving) if counters else None
+    if limits is None:
+        return None
+    b_init, b_args, b_outs = body_plan.initial_values, body_plan.arg_slots, \
+        body_plan.result_slots
+    read = {slot for ins in body_plan.step_inputs for slot in ins} | set(kept)
+    skipped = {k for i, k in counters.items() if b_outs[i] not in read}
+    numbered = [(k, step) for k, step in enumerate(body_plan.steps) if k not in skipped]
+    others = [i for i in moving if i not in counters]
+    read = {slot for k, _ in numbered for slot in body_plan.step_inputs[k]} | set(kept) | {
+        b_outs[i] for i in others}
+    counter_vars = sorted(counters)
+    # The counters the body reads get their value set each iteration; the others only once,
+    # after the loop.
+    shown = [(pos, b_args[i]) for pos, i in enumerate(counter_vars) if b_args[i] in read]
+    shown_slots = tuple(slot for _, slot in shown)
+    moves = tuple(zip((b_outs[i] for i in others), (b_args[i] for i in others)))
+    (single_out, single_arg), = moves if len(moves) == 1 else ((None, None),)
+
+    def counted(args):
+        starts = [_integer(args[i]) for i in counter_vars]
+        bounds = [_integer(args[j]) if j is not None else value for _, j, value in limits]
+        if None in starts or None in bounds:
+            return None
+        start = dict(zip(counter_vars, starts))
+        count = max(0, min(bound - start[i] for (i, _, _), bound in zip(limits, bounds)))
+        kinds = [np.asarray(args[i]).dtype for i in counter_vars]
+        shown_values = [np.arange(starts[pos], starts[pos] + count, dtype=kinds[pos])
+                        for pos, _ in shown]
+        bv = b_init.copy()
+        for slot, value in zip(b_args, args):
+            bv[slot] = value
+        stacks = [[] for _ in kept]
+        k = 0
+        try:
+            for counts in zip(*shown_values) if shown else itertools.repeat((), count):
+                for slot, value in zip(shown_slots, counts):
+                    bv[slot] = value
+                for k, step in numbered:  # noqa: B007 - k names the culprit
+                    step(bv)
+                for stack, slot in zip(stacks, kept):
+                    stack.append(bv[slot])
+                if single_out is not None:
+                    bv[single_arg] = bv[single_out]
+                else:
+                    moved = [bv[out] for out, _ in moves]
+                    for (_, arg), value in zip(moves, moved):
+                        bv[arg] = value
+        except Exception as e:  # noqa: BLE001 - rewrapped with the op that failed
+            raise kernel_error(body_plan.step_ops[k], e) from e
+        values = list(args)
+        for i in others:
+            values[i] = bv[b_args[i]]
+        if count:
+            for i, first, kind in zip(counter_vars, starts, kinds):
+                values[i] = kind.type(first + count)
+        if stacks:
+            values += _stacked_lists(stacks, stacked)
+        return values
+
+    return counted
 
 
 _WHILE_ATTRS = {"T": ("list(type)", []), "cond": ("func", None), "body": ("func", None),
