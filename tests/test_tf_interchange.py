@@ -264,9 +264,7 @@ def test_tensorflow_runs_our_while_loops(tmp_path):
 
 def test_tensorflow_runs_the_gradients_of_our_while_loops(tmp_path):
     # The gradient loops read what the forward loops kept of each iteration; written out,
-    # the forward loops keep it in TensorList loop variables, as TensorFlow's do. (Not a cond
-    # in a loop: its gradient keeps values of the branch taken, dead in the other, which
-    # TensorFlow does not let out of a function.)
+    # the forward loops keep it in TensorList loop variables, as TensorFlow's do.
     rng = np.random.RandomState(1)
     g = ts.Graph()
     with g.as_default():
@@ -295,6 +293,57 @@ def test_tensorflow_runs_the_gradients_of_our_while_loops(tmp_path):
                 "seq": rng.randn(2, 5, 3)}
         ours = sess.run([f"{n}:0" for n in names], {f"{k}:0": v for k, v in feed.items()})
     (tmp_path / "g.pb").write_bytes(frozen.SerializeToString())
+    np.savez(tmp_path / "in.npz", **feed)
+    (tmp_path / "names.txt").write_text(",".join(names))
+    _run_tf("""
+        import sys, numpy as np, tensorflow.compat.v1 as tf
+        tf.disable_eager_execution()
+        gd = tf.GraphDef.FromString(open(sys.argv[1] + "/g.pb", "rb").read())
+        feed = dict(np.load(sys.argv[1] + "/in.npz"))
+        names = open(sys.argv[1] + "/names.txt").read().split(",")
+        with tf.Graph().as_default() as g:
+            tf.import_graph_def(gd, name="")
+            with tf.Session() as s:
+                out = s.run([n + ":0" for n in names], {k + ":0": v for k, v in feed.items()})
+        np.savez(sys.argv[1] + "/tf_out.npz", *out)
+    """, str(tmp_path))
+    theirs = np.load(tmp_path / "tf_out.npz")
+    for k, (name, value) in enumerate(zip(names, ours, strict=True)):
+        np.testing.assert_allclose(theirs[f"arr_{k}"], value, rtol=1e-9, atol=1e-12,
+                                   err_msg=name)
+
+
+def test_tensorflow_runs_the_gradients_of_loops_with_conds_inside(tmp_path):
+    # A cond in a loop keeps, for the gradient, values of the branch each iteration took;
+    # written out, each is merged with a stand-in from the other branch, so what leaves the
+    # body is always live, as TensorFlow requires. Nested conds and a cond whose branches
+    # keep values of different shapes.
+    rng = np.random.RandomState(2)
+    g = ts.Graph()
+    with g.as_default():
+        x = ts.placeholder(ts.float64, [4], name="x")
+        w = ts.placeholder(ts.float64, [4], name="w")
+
+        def body(i, h):
+            def positive():
+                inner = ts.cond(i % 2 > 0, lambda: ts.sin(h * w), lambda: ts.exp(h) * w)
+                return ts.tanh(inner) * h
+
+            def negative():
+                outer = ts.reshape(ts.matmul(ts.reshape(h, [1, 4]), ts.reshape(w, [4, 1])), [])
+                return ts.cos(h) * outer
+            return i + 1, ts.cond(ts.reduce_sum(h) > 0, positive, negative)
+
+        _, h = ts.while_loop(lambda i, h: i < 6, body, [0, x])
+        loss = ts.identity(ts.reduce_sum(h * h), name="loss")
+        grads = ts.gradients(loss, [x, w])
+        names = ["loss"] + [ts.identity(t, name=f"grad_{i}").op.name
+                            for i, t in enumerate(grads)]
+        sess = ts.Session()
+        feed = {"x": np.array([0.3, -0.2, 0.5, 0.1]), "w": rng.randn(4) * 0.8}
+        ours = sess.run([f"{n}:0" for n in names], {f"{k}:0": v for k, v in feed.items()})
+        graph_def = g.as_graph_def()
+    (tmp_path / "g.pb").write_bytes(graph_def.SerializeToString())
     np.savez(tmp_path / "in.npz", **feed)
     (tmp_path / "names.txt").write_text(",".join(names))
     _run_tf("""

@@ -495,3 +495,36 @@ def test_loops_not_counted_run_as_loops(graph, monkeypatch):
     got = ts.Session().run([shrinking, stepping, summing])
     assert [list(got[0]), got[1], list(got[2])] == [[5, 5], 12, [3, 15.0]]
     assert made == [False, False, False]
+
+
+def test_the_gradient_of_a_loop_with_conds_inside_runs_from_its_graph_def():
+    # Written out, the values the loop keeps from cond branches are always live (TensorFlow
+    # lets no dead value out of a function) and dead again where the gradient reads them;
+    # the graph read back gives the same values, and writes the same bytes again.
+    g = ts.Graph()
+    with g.as_default():
+        x = ts.placeholder(ts.float64, [3], name="x")
+
+        def body(i, h):
+            def positive():
+                return ts.cond(i % 2 > 0, lambda: ts.sin(h) * x, lambda: ts.exp(h) - x)
+            return i + 1, ts.cond(ts.reduce_sum(h) > 0, positive, lambda: ts.cos(h) * 2.0)
+
+        _, h = ts.while_loop(lambda i, h: i < 5, body, [0, x])
+        ts.identity(ts.gradients(ts.reduce_sum(h * h), [x])[0], name="dx")
+        ts.identity(h, name="y")
+    graph_def = g.as_graph_def()
+    merges = [n for f in graph_def.library.function for n in f.node_def
+              if n.op == "Merge" and n.name.startswith("kept_live/")]
+    assert merges  # the kept branch values are merged with stand-ins
+    data = graph_def.SerializeToString(deterministic=True)
+    g2 = ts.Graph()
+    with g2.as_default():
+        ts.import_graph_def(graph_def, name="")
+    assert g2.as_graph_def().SerializeToString(deterministic=True) == data
+    for xv in (np.array([0.3, -0.2, 0.5]), np.array([-0.4, 0.1, -0.3])):
+        feed = {"x:0": xv}
+        ours = ts.Session(graph=g).run(["y:0", "dx:0"], feed)
+        read_back = ts.Session(graph=g2).run(["y:0", "dx:0"], feed)
+        for got, expected in zip(read_back, ours, strict=True):
+            np.testing.assert_allclose(got, expected, rtol=1e-12)
