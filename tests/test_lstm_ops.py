@@ -29,22 +29,25 @@ def _flat(structure) -> list:
     return [structure]
 
 
-def _run_rnn(make_cell, xs, weights=None, *, loop=False, time_major=False, initial=None):
+def _tanh(x):
+    return ts.tanh(x)  # the same math as the default activation, which BlockLSTM cannot see
+
+
+def _run_rnn(make_cell, xs, weights=None, *, loop=False, time_major=False, initial=None,
+             lengths=None):
     """dynamic_rnn of make_cell() over xs (float32): op types, variable names, and the values
     of the outputs, final state, a loss and its gradients (inputs, initial state, variables).
-    `loop` passes full sequence lengths, which keeps the loop over time."""
+    `loop` gives the cell an activation of its own (tanh, as the default), which keeps the
+    loop over time."""
     g = ts.Graph()
     with g.as_default():
         x = ts.placeholder(ts.float32, xs.shape, name="x")
-        cell = make_cell()
+        cell = make_cell(activation=_tanh) if loop else make_cell()
         state0 = None
         if initial is not None:
             parts = [ts.constant(v) for v in initial]
             state0 = rnn_cell.LSTMStateTuple(*parts) if cell._state_is_tuple else \
                 ts.concat(parts, 1)
-        batch = xs.shape[1] if time_major else xs.shape[0]
-        steps = xs.shape[0] if time_major else xs.shape[1]
-        lengths = [steps] * batch if loop else None
         outputs, state = ts.nn.dynamic_rnn(cell, x, sequence_length=lengths,
                                            initial_state=state0, dtype=ts.float32,
                                            time_major=time_major)
@@ -65,11 +68,11 @@ def _run_rnn(make_cell, xs, weights=None, *, loop=False, time_major=False, initi
 
 
 CELLS = {
-    "basic": lambda: rnn_cell.BasicLSTMCell(UNITS),
-    "lstm": lambda: rnn_cell.LSTMCell(UNITS),
-    "peepholes_forget_bias": lambda: rnn_cell.LSTMCell(UNITS, use_peepholes=True,
-                                                       forget_bias=0.5),
-    "state_not_tuple": lambda: rnn_cell.LSTMCell(UNITS, state_is_tuple=False),
+    "basic": lambda **kw: rnn_cell.BasicLSTMCell(UNITS, **kw),
+    "lstm": lambda **kw: rnn_cell.LSTMCell(UNITS, **kw),
+    "peepholes_forget_bias": lambda **kw: rnn_cell.LSTMCell(UNITS, use_peepholes=True,
+                                                            forget_bias=0.5, **kw),
+    "state_not_tuple": lambda **kw: rnn_cell.LSTMCell(UNITS, state_is_tuple=False, **kw),
 }
 
 
@@ -98,13 +101,39 @@ def test_dynamic_rnn_over_an_lstm_cell_is_one_block_lstm_with_the_loops_values(c
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5, err_msg=f"value {k}")
 
 
+@pytest.mark.parametrize("cell", ["lstm", "state_not_tuple"])
+def test_with_sequence_lengths_block_lstm_gives_the_loops_values(cell):
+    # Rows past their length output zeros and keep the state of their last step (a length
+    # of 0 keeps the initial state; one past the sequence, the last step's).
+    rng = np.random.RandomState(5)
+    xs = rng.randn(5, STEPS, DEPTH).astype(np.float32)
+    initial = [rng.randn(5, UNITS).astype(np.float32) for _ in range(2)]
+    lengths = [STEPS, 3, 0, 1, STEPS + 2]
+    types, _, _, weights = _run_rnn(CELLS[cell], xs, initial=initial, lengths=lengths)
+    assert "BlockLSTM" in types and "While" not in types
+    weights = {k: (rng.randn(*v.shape) * 0.4).astype(np.float32) for k, v in weights.items()}
+    _, _, fused, _ = _run_rnn(CELLS[cell], xs, weights, initial=initial, lengths=lengths)
+    loop_types, _, looped, _ = _run_rnn(CELLS[cell], xs, weights, loop=True, initial=initial,
+                                        lengths=lengths)
+    assert "While" in loop_types
+    for k, (a, b) in enumerate(zip(fused, looped, strict=True)):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5, err_msg=f"value {k}")
+    assert not fused[0][1, 3:].any() and not fused[0][2].any()
+    # All rows shorter than the sequence: the op runs only up to the longest.
+    _, _, short, _ = _run_rnn(CELLS[cell], xs, weights, initial=initial, lengths=[2, 1, 0, 2, 1])
+    _, _, short_loop, _ = _run_rnn(CELLS[cell], xs, weights, loop=True, initial=initial,
+                                   lengths=[2, 1, 0, 2, 1])
+    for k, (a, b) in enumerate(zip(short, short_loop, strict=True)):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5, err_msg=f"short value {k}")
+
+
 def test_lstm_cells_block_lstm_cannot_compute_keep_the_loop():
     rng = np.random.RandomState(2)
     xs = rng.randn(BATCH, STEPS, DEPTH).astype(np.float32)
     for make in (lambda: rnn_cell.LSTMCell(UNITS, cell_clip=0.5),
                  lambda: rnn_cell.LSTMCell(UNITS, num_proj=3),
                  lambda: rnn_cell.LSTMCell(UNITS, activation=ts.nn.relu),
-                 lambda: rnn_cell.MultiRNNCell([rnn_cell.LSTMCell(UNITS)]),
+                 lambda: rnn_cell.LSTMCell(UNITS, activation=_tanh),
                  lambda: rnn_cell.GRUCell(UNITS)):
         types, *_ = _run_rnn(make, xs)
         assert "While" in types and "BlockLSTM" not in types

@@ -92,8 +92,8 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
         batch_size = _batch_size(flat, 1)
         state = _initial_state(cell, initial_state, batch_size, dtype)
         out_dtype = dtype or _flatten(state)[0].dtype
-        fused = cell._fused_sequence(flat[0], state) if sequence_length is None and \
-            len(flat) == 1 and isinstance(cell, RNNCell) else None
+        fused = _fused_rnn(cell, flat, state, sequence_length) if len(flat) == 1 and \
+            isinstance(cell, RNNCell) else None
         if fused is not None:
             outputs, final_state = fused
         else:
@@ -103,6 +103,39 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
         if not time_major:
             outputs = _pack(outputs, [_swap_batch_time(t) for t in _flatten(outputs)])
         return outputs, final_state
+
+
+def _fused_rnn(cell, flat, state, sequence_length):
+    """(outputs, final state) from the cell's fused op over the whole sequence, or None. With
+    `sequence_length`, a row's outputs past its length are zeros and its final state is its
+    state at its last step (the initial state for a length <= 0), as the loop gives; the op
+    runs the steps up to the longest."""
+    inputs = flat[0]
+    steps = dimension_value(inputs.shape[0]) if inputs.shape.ndims == 3 else None
+    if steps is None:
+        return None
+    steps_run = None
+    if sequence_length is not None:
+        steps_run = math_ops.cast(math_ops.minimum(math_ops.maximum(
+            math_ops.reduce_max(sequence_length), 0), steps), dtypes.int64)
+    fused = cell._fused_sequence(inputs, state, steps_run)
+    if fused is None:
+        return None
+    outputs, states = fused
+    flat_states = _flatten(states)
+    if sequence_length is None:
+        return outputs, _pack(state, [s[-1] for s in flat_states])
+    with name_scope("sequence_length_mask"):
+        live = math_ops.less(array_ops.range(steps)[:, None], sequence_length[None, :])
+        outputs = outputs * array_ops.expand_dims(math_ops.cast(live, outputs.dtype), -1)
+        batch = array_ops.shape(inputs)[1]
+        last = math_ops.minimum(math_ops.maximum(sequence_length, 1), steps) - 1
+        rows = last * batch + array_ops.range(batch)
+        started = math_ops.greater(sequence_length, 0)
+        final = [array_ops.where(started, array_ops.gather(
+                     array_ops.reshape(s, [-1, dimension_value(s.shape[-1])]), rows), initial)
+                 for s, initial in zip(flat_states, _flatten(state))]
+    return outputs, _pack(state, final)
 
 
 def _swap_batch_time(t):

@@ -114,10 +114,11 @@ class RNNCell(Layer):
                                        self._variable_scope.original_name_scope):
                 yield
 
-    def _fused_sequence(self, inputs, state):
-        """(outputs, final state) of the cell over time-major `inputs` [time, batch, depth]
-        as one fused op, or None where no fused op computes this cell (then dynamic_rnn
-        loops over time)."""
+    def _fused_sequence(self, inputs, state, steps_run=None):
+        """The cell over time-major `inputs` [time, batch, depth] (the first `steps_run`
+        steps, an int64 scalar, when given; zeros after) as one fused op: (outputs, states),
+        [time, batch, ...] each, the states in the state's structure. None where no fused op
+        computes this cell (then dynamic_rnn loops over time)."""
         return None
 
 
@@ -280,7 +281,7 @@ class BasicLSTMCell(RNNCell):
         return self._activation is math_ops.tanh and isinstance(self._forget_bias,
                                                                    numbers.Real)
 
-    def _fused_sequence(self, inputs, state):
+    def _fused_sequence(self, inputs, state, steps_run=None):
         """The whole sequence as one BlockLSTM op (TensorFlow's fused LSTM, the same math as
         the loop over time), for float32 and float16 inputs of a known number of steps."""
         steps = dimension_value(inputs.shape[0]) if inputs.shape.ndims == 3 else None
@@ -294,11 +295,15 @@ class BasicLSTMCell(RNNCell):
             c, h = self._split_state(state)
             peepholes = self._peepholes()
             zeros = array_ops.zeros([self._num_units], dtype) if peepholes is None else None
+            if steps_run is None:
+                steps_run = constant_op.constant(steps, dtypes.int64)
             _, cs, _, _, _, _, hs = lstm_ops.block_lstm(
-                constant_op.constant(steps, dtypes.int64), inputs, c, h, self._kernel,
-                *(peepholes or (zeros, zeros, zeros)), self._bias,
-                forget_bias=float(self._forget_bias), use_peephole=peepholes is not None)
-            return hs, self._join_state(cs[-1], hs[-1])
+                steps_run, inputs, c, h, self._kernel, *(peepholes or (zeros, zeros, zeros)),
+                self._bias, forget_bias=float(self._forget_bias),
+                use_peephole=peepholes is not None)
+            states = LSTMStateTuple(cs, hs) if self._state_is_tuple else \
+                array_ops.concat([cs, hs], 2)
+            return hs, states
 
 
 class LSTMCell(BasicLSTMCell):
