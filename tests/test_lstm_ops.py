@@ -46,8 +46,14 @@ def _run_rnn(make_cell, xs, weights=None, *, loop=False, time_major=False, initi
         state0 = None
         if initial is not None:
             parts = [ts.constant(v) for v in initial]
-            state0 = rnn_cell.LSTMStateTuple(*parts) if cell._state_is_tuple else \
-                ts.concat(parts, 1)
+            if isinstance(cell, rnn_cell.MultiRNNCell):
+                batch = initial[0].shape[0]
+                parts += [ts.constant(np.full((batch, 3), 0.25, np.float32))] * 2
+                state0 = (rnn_cell.LSTMStateTuple(*parts[:2]),
+                          rnn_cell.LSTMStateTuple(*parts[2:]))
+            else:
+                state0 = rnn_cell.LSTMStateTuple(*parts) if cell._state_is_tuple else \
+                    ts.concat(parts, 1)
         outputs, state = ts.nn.dynamic_rnn(cell, x, sequence_length=lengths,
                                            initial_state=state0, dtype=ts.float32,
                                            time_major=time_major)
@@ -73,6 +79,8 @@ CELLS = {
     "peepholes_forget_bias": lambda **kw: rnn_cell.LSTMCell(UNITS, use_peepholes=True,
                                                             forget_bias=0.5, **kw),
     "state_not_tuple": lambda **kw: rnn_cell.LSTMCell(UNITS, state_is_tuple=False, **kw),
+    "stacked": lambda **kw: rnn_cell.MultiRNNCell([rnn_cell.LSTMCell(UNITS, **kw),
+                                                   rnn_cell.BasicLSTMCell(3, **kw)]),
 }
 
 
@@ -93,15 +101,16 @@ def test_dynamic_rnn_over_an_lstm_cell_is_one_block_lstm_with_the_loops_values(c
                                                  time_major=time_major, initial=initial)
     assert "While" in loop_types and "BlockLSTM" not in loop_types
     assert names == loop_names  # the same variables, by TensorFlow's names
-    assert names[:2] == [f"rnn/{'basic_' if cell == 'basic' else ''}lstm_cell/kernel",
-                         f"rnn/{'basic_' if cell == 'basic' else ''}lstm_cell/bias"]
+    scope = {"basic": "rnn/basic_lstm_cell", "stacked": "rnn/multi_rnn_cell/cell_0/lstm_cell"
+             }.get(cell, "rnn/lstm_cell")
+    assert names[:2] == [f"{scope}/kernel", f"{scope}/bias"]
     assert len(fused) == len(looped)
     for k, (a, b) in enumerate(zip(fused, looped)):
         assert a.shape == b.shape, k
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5, err_msg=f"value {k}")
 
 
-@pytest.mark.parametrize("cell", ["lstm", "state_not_tuple"])
+@pytest.mark.parametrize("cell", ["lstm", "state_not_tuple", "stacked"])
 def test_with_sequence_lengths_block_lstm_gives_the_loops_values(cell):
     # Rows past their length output zeros and keep the state of their last step (a length
     # of 0 keeps the initial state; one past the sequence, the last step's).
@@ -134,6 +143,8 @@ def test_lstm_cells_block_lstm_cannot_compute_keep_the_loop():
                  lambda: rnn_cell.LSTMCell(UNITS, num_proj=3),
                  lambda: rnn_cell.LSTMCell(UNITS, activation=ts.nn.relu),
                  lambda: rnn_cell.LSTMCell(UNITS, activation=_tanh),
+                 lambda: rnn_cell.MultiRNNCell([rnn_cell.LSTMCell(UNITS),
+                                                rnn_cell.GRUCell(UNITS)]),
                  lambda: rnn_cell.GRUCell(UNITS)):
         types, *_ = _run_rnn(make, xs)
         assert "While" in types and "BlockLSTM" not in types

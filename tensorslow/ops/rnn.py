@@ -112,16 +112,15 @@ def _fused_rnn(cell, flat, state, sequence_length):
     runs the steps up to the longest."""
     inputs = flat[0]
     steps = dimension_value(inputs.shape[0]) if inputs.shape.ndims == 3 else None
-    if steps is None:
+    dtype = inputs.dtype.base_dtype if inputs.dtype is not None else None
+    if steps is None or steps < 1 or not cell._fuses(dtype) or any(
+            convert_to_tensor(s).dtype.base_dtype != dtype for s in _flatten(state)):
         return None
     steps_run = None
     if sequence_length is not None:
         steps_run = math_ops.cast(math_ops.minimum(math_ops.maximum(
             math_ops.reduce_max(sequence_length), 0), steps), dtypes.int64)
-    fused = cell._fused_sequence(inputs, state, steps_run)
-    if fused is None:
-        return None
-    outputs, states = fused
+    outputs, states = cell._fused_sequence(inputs, state, steps_run)
     flat_states = _flatten(states)
     if sequence_length is None:
         return outputs, _pack(state, [s[-1] for s in flat_states])

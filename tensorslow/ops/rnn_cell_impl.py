@@ -114,12 +114,16 @@ class RNNCell(Layer):
                                        self._variable_scope.original_name_scope):
                 yield
 
+    def _fuses(self, dtype) -> bool:
+        """Whether `_fused_sequence` computes this cell over inputs of `dtype`."""
+        return False
+
     def _fused_sequence(self, inputs, state, steps_run=None):
         """The cell over time-major `inputs` [time, batch, depth] (the first `steps_run`
-        steps, an int64 scalar, when given; zeros after) as one fused op: (outputs, states),
-        [time, batch, ...] each, the states in the state's structure. None where no fused op
-        computes this cell (then dynamic_rnn loops over time)."""
-        return None
+        steps, an int64 scalar, when given; zeros after) as fused ops: (outputs, states),
+        [time, batch, ...] each, the states in the state's structure. Only where `_fuses`
+        (else dynamic_rnn loops over time)."""
+        raise NotImplementedError
 
 
 def _input_depth(inputs_shape, cell) -> int:
@@ -281,16 +285,14 @@ class BasicLSTMCell(RNNCell):
         return self._activation is math_ops.tanh and isinstance(self._forget_bias,
                                                                    numbers.Real)
 
+    def _fuses(self, dtype) -> bool:
+        return dtype in (dtypes.float32, dtypes.float16) and self._block_lstm_computes_this()
+
     def _fused_sequence(self, inputs, state, steps_run=None):
         """The whole sequence as one BlockLSTM op (TensorFlow's fused LSTM, the same math as
-        the loop over time), for float32 and float16 inputs of a known number of steps."""
-        steps = dimension_value(inputs.shape[0]) if inputs.shape.ndims == 3 else None
-        dtype = inputs.dtype.base_dtype if inputs.dtype is not None else None
-        flat_state = _flatten(state)
-        if steps is None or steps < 1 or dtype not in (dtypes.float32, dtypes.float16) or \
-                not self._block_lstm_computes_this() or \
-                any(convert_to_tensor(s).dtype.base_dtype != dtype for s in flat_state):
-            return None
+        the loop over time)."""
+        steps = dimension_value(inputs.shape[0])
+        dtype = inputs.dtype.base_dtype
         with self._cell_scope(inputs, inputs.shape[1:]):
             c, h = self._split_state(state)
             peepholes = self._peepholes()
@@ -434,6 +436,19 @@ class MultiRNNCell(RNNCell):
 
     def build(self, inputs_shape):
         pass  # each cell builds its own variables
+
+    def _fuses(self, dtype) -> bool:
+        return self._state_is_tuple and all(cell._fuses(dtype) for cell in self._cells)
+
+    def _fused_sequence(self, inputs, state, steps_run=None):
+        """Layer after layer, each over the whole sequence of the one below."""
+        current, states = inputs, []
+        with self._cell_scope(inputs, inputs.shape[1:]):
+            for k, cell in enumerate(self._cells):
+                with vs.variable_scope(f"cell_{k}"):
+                    current, cell_states = cell._fused_sequence(current, state[k], steps_run)
+                    states.append(cell_states)
+        return current, tuple(states)
 
     def call(self, inputs, state):
         current, new_states, offset = inputs, [], 0
