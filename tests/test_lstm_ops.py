@@ -216,6 +216,11 @@ def test_block_lstm_errors():
                                match=r"w must be of shape \[9, 20\].*\[8, 20\](.|\n)*cell"):
                 sess.run(h, {n: STEPS, wp: w[1:]})
             assert sess.run(h, {n: STEPS, wp: w}).shape == (STEPS, BATCH, UNITS)
+        xp = ts.placeholder(ts.float32)
+        h = lstm_ops.block_lstm(n, xp, zeros, zeros, w, peep, peep, peep, b)[6]
+        with ts.Session() as sess, pytest.raises(ts.errors.InvalidArgumentError,
+                                                 match=r"x must be rank 3.*\[3, 4\]"):
+            sess.run(h, {n: 1, xp: x[0]})
         with pytest.raises(TypeError, match="allowed values: half, float"):
             d = np.float64
             lstm_ops.block_lstm(n, x.astype(d), zeros.astype(d), zeros.astype(d), w.astype(d),

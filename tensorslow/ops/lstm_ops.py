@@ -5,9 +5,9 @@ gates (i, ci, f, o in the kernel's columns, `forget_bias` added to f, optional p
 wcf, wco) and TensorFlow's op definitions, so TensorFlow runs these graphs too. For t past
 `seq_len_max` every output is zero.
 
-The kernels do per time step only what depends on the step before: the input half of the
-gate projection (x_t W_x for every t), the gradients of the weights and of the inputs are each
-one matrix product over all the steps, outside the recurrence.
+Per time step the kernels do only what depends on the step before: the input half of the
+gate projection (x_t W_x for every t) is one matrix product before the recurrence, and the
+gradients of the weights and of the inputs are one each after it.
 """
 
 from __future__ import annotations
@@ -83,6 +83,10 @@ def _sigmoid_into(out, z):
 
 
 def _check_operands(x, cs_prev, h_prev, w, wci, wcf, wco, b):
+    if np.ndim(x) != 3 or np.ndim(cs_prev) != 2:
+        raise errors.InvalidArgumentError(
+            None, None, f"x must be rank 3 ([time, batch, depth]) and cs_prev rank 2, but "
+            f"their shapes are {list(np.shape(x))} and {list(np.shape(cs_prev))}")
     steps, batch, depth = x.shape
     units = cs_prev.shape[-1]
     expected = {"cs_prev": (cs_prev.shape, (batch, units)),
