@@ -561,24 +561,29 @@ def test_a_cond_runs_and_trains_on_ray_as_in_process(true_task, false_task):
             sess.run(tanh, {**feed, flip: False})
 
 
-def test_a_while_loop_runs_and_trains_on_ray_as_in_process():
-    """An LSTM (dynamic_rnn: a While whose body is a library function) under worker 1 with its
-    variables on the ps task, and the loss on worker 0: the loop runs inside worker 1's
-    partition, which carries the functions it calls, and training matches in-process."""
+@pytest.mark.parametrize("fused", [False, True])
+def test_a_while_loop_runs_and_trains_on_ray_as_in_process(fused):
+    """An LSTM (dynamic_rnn: a While whose body is a library function; or, fused, one
+    BlockLSTM) under worker 1 with its variables on the ps task, and the loss on worker 0: the
+    loop runs inside worker 1's partition, which carries the functions it calls, and training
+    matches in-process."""
     rng = np.random.RandomState(5)
     g = ts.Graph()
     with g.as_default():
         x = ts.placeholder(ts.float32, [4, 5, 3], name="x")
         lengths = ts.placeholder(ts.int32, [4], name="lengths")
         ts.set_random_seed(1)  # the same initial weights in both sessions
-        cell = ts.nn.rnn_cell.LSTMCell(6)
+        # An activation given as a function of its own keeps the loop over time.
+        cell = ts.nn.rnn_cell.LSTMCell(6) if fused else ts.nn.rnn_cell.LSTMCell(
+            6, activation=lambda z: ts.tanh(z))
         with ts.device(replica_device_setter(ps_tasks=1, worker_device="/job:worker/task:1")):
             _, state = ts.nn.dynamic_rnn(cell, x, sequence_length=lengths, dtype=ts.float32)
         with ts.device("/job:worker/task:0"):
             loss = ts.reduce_sum(ts.square(state.h - 0.5))
             train_op = train.AdamOptimizer(0.05).minimize(loss)
         init = ts.global_variables_initializer()
-    loop = next(op for op in g.get_operations() if op.type == "While")
+    loop = next(op for op in g.get_operations()
+                if op.type == ("BlockLSTM" if fused else "While"))
     assert loop.device == "/job:worker/task:1"
     assert {v.device for v in cell.variables} == {"/job:ps/task:0"}
     feed = {x: rng.randn(4, 5, 3).astype(np.float32), lengths: [5, 3, 1, 4]}
