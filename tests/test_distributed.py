@@ -96,7 +96,7 @@ def test_model_parallel_training_matches_in_process():
     assert_same(expected, got)
 
 
-def test_compiled_graph_fast_path_matches_in_process():
+def test_a_repeated_step_runs_as_a_compiled_graph_by_default_and_matches_in_process():
     g, loss, variables, feed = mlp(["/job:ps/task:0", "/job:worker/task:1",
                                     "/job:worker/task:0"])
     with g.as_default():
@@ -114,10 +114,32 @@ def test_compiled_graph_fast_path_matches_in_process():
 
     with ts.Session(graph=g) as local:
         expected = steps(local)
-    with ts.Session("ray", graph=g, config={"compiled_graphs": True}) as sess:
+    with ts.Session("ray", graph=g) as sess:
         got = steps(sess)
         assert sess._compiled is not None
     assert_same(expected, got)
+    with ts.Session("ray", graph=g, config={"compiled_graphs": False}) as sess:
+        got = steps(sess)
+        assert sess._compiled is None
+    assert_same(expected, got)
+
+
+def test_a_step_moving_a_large_tensor_runs_as_actor_calls_saying_why_once(caplog):
+    g = ts.Graph()
+    with g.as_default():
+        x = ts.placeholder(ts.float32, [512, 1024], name="x")
+        with ts.device("/job:worker/task:0"):
+            h = ts.tanh(x) * 2.0  # 2 MB from worker 0 to worker 1
+        with ts.device("/job:worker/task:1"):
+            total = ts.reduce_sum(h)
+    value = np.random.RandomState(0).randn(512, 1024).astype(np.float32)
+    caplog.set_level("INFO", logger="tensorslow.worker")
+    with ts.Session("ray", graph=g) as sess:
+        got = [sess.run(total, {x: value}) for _ in range(5)]
+        assert sess._compiled is None
+    np.testing.assert_allclose(got, [np.sum(np.tanh(value) * 2.0)] * 5, rtol=1e-4)
+    reasons = [r.getMessage() for r in caplog.records if "plain actor calls" in r.getMessage()]
+    assert len(reasons) == 1 and "2,097,152 bytes" in reasons[0], reasons
 
 
 def test_ps_and_workers_with_every_optimizer():

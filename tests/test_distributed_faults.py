@@ -2,10 +2,11 @@
 
 The driver below starts a three-node cluster (ray.cluster_utils.Cluster: one head, two more
 nodes), joins it with a "host:port" session target, trains a little, checkpoints, removes a
-node that hosts a worker task, and checks that the next step fails within a bounded time with
-UnavailableError naming that task; then it makes a new session on the remaining nodes and
-restores the checkpoint. It runs in a subprocess because a driver joins one cluster at a time
-(and this one must not join the tests' shared instance).
+node that hosts a worker task, and checks that the next step (by then a Ray Compiled Graph,
+the default for a repeated step) fails within a bounded time with UnavailableError naming
+that task; then it makes a new session on the remaining nodes and restores the checkpoint.
+It runs in a subprocess because a driver joins one cluster at a time (and this one must not
+join the tests' shared instance).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ DRIVER = textwrap.dedent('''
                  for t, a in sess._actors.items()}
         victim = next((t, n) for t, nid in where.items() for n in nodes if n.node_id == nid)
         report["victim"] = victim[0].name
+        report["compiled"] = sess._compiled is not None  # the step runs as a Compiled Graph
         report["phase"] = "after removing a node"
         cluster.remove_node(victim[1], allow_graceful=False)
         start = time.monotonic()
@@ -103,6 +105,6 @@ def test_a_lost_node_surfaces_as_unavailable_and_a_new_session_recovers(tmp_path
     report = json.loads(lines[-1][len("REPORT "):])
     assert report.get("error") == "UnavailableError", (
         f"{report}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
-    assert report["victim"] in report["message"]
+    assert report["compiled"] and report["victim"] in report["message"]
     assert report["seconds"] < 60
     assert report["restored"] and report["trains_again"], report

@@ -23,8 +23,11 @@ or a dict with any of:
     worker_num_cpus    CPUs each worker actor reserves (default 0)
     runtime_env        Ray runtime_env for the workers, for clusters without this package
     scheduling         Ray scheduling strategy of the worker actors (default "SPREAD")
-    compiled_graphs    True: a step run several times in a row becomes a Ray Compiled Graph
-                       (worker.compiled), with no driver round trip between its stages
+    compiled_graphs    (default True) a step run several times in a row becomes a Ray
+                       Compiled Graph (worker.compiled), with no driver round trip between
+                       its stages; a step it cannot take (a tensor between processes over
+                       1 MB or of unknown size, a failed compile) runs as plain actor calls,
+                       the reason logged once. False: always plain actor calls
 
 Faults: every wait on Ray has a deadline. A worker actor that dies (its process killed, its node
 lost) surfaces as ts.errors.UnavailableError naming its task, within the time Ray takes to
@@ -72,7 +75,7 @@ class ClusterOptions:
     worker_num_cpus: float = 0.0
     runtime_env: dict | None = None
     scheduling: object = "SPREAD"
-    compiled_graphs: bool = False
+    compiled_graphs: bool = True
 
 
 def options_from(config) -> ClusterOptions:
@@ -307,14 +310,22 @@ class ClusterSession(Session):
                 self._streak_plan, self._streak = plan, 1
             current = self._compiled
             if (current is None or current.plan is not plan) and not plan.compile_failed \
-                    and self._streak >= COMPILE_AFTER \
-                    and plan.partition.largest_transfer <= MAX_TENSOR_BYTES:
-                self._drop_compiled()
-                try:
-                    self._compiled = CompiledStep(plan)
-                except Exception as e:  # noqa: BLE001 - the classic path still works
+                    and self._streak >= COMPILE_AFTER:
+                largest = plan.partition.largest_transfer
+                if largest > MAX_TENSOR_BYTES:
                     plan.compile_failed = True
-                    _log.warning("Running this step without a Compiled Graph: %s", e)
+                    _log.info("Running this step as plain actor calls, not a Compiled Graph: "
+                              "a tensor it moves between processes is %s (Compiled Graphs "
+                              "take up to %d bytes)", "of unknown size" if largest ==
+                              float("inf") else f"{int(largest):,} bytes", MAX_TENSOR_BYTES)
+                else:
+                    self._drop_compiled()
+                    try:
+                        self._compiled = CompiledStep(plan)
+                    except Exception as e:  # noqa: BLE001 - the classic path still works
+                        plan.compile_failed = True
+                        _log.warning("Running this step as plain actor calls, not a Compiled "
+                                     "Graph: %s", e)
             if self._compiled is not None and self._compiled.plan is plan:
                 return self._compiled.run(self, feed_values), None
             return plan._run(feed_values, traced)

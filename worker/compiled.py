@@ -1,9 +1,9 @@
-"""The optional fast path: a registered step run as a Ray Compiled Graph.
+"""The default fast path: a registered step run as a Ray Compiled Graph.
 
-With `ts.Session("ray", config={"compiled_graphs": True})`, a step that runs COMPILE_AFTER
-times in a row is compiled (`experimental_compile`): its stage calls become one static DAG
-whose actors pass tensors through shared-memory channels, with no driver round trip between
-stages. That pays for latency-bound steps (small tensors: measured about three times the
+In a Ray session (unless its config says `"compiled_graphs": False`), a step that runs
+COMPILE_AFTER times in a row is compiled (`experimental_compile`): its stage calls become one
+static DAG whose actors pass tensors through shared-memory channels, with no driver round trip
+between stages. That pays for latency-bound steps (small tensors: measured about three times the
 classic path's steps per second here); big tensors move faster through the object store, so a
 step is compiled only when every tensor it moves between processes is known, from static
 shapes, to be at most MAX_TENSOR_BYTES.
