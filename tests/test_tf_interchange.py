@@ -262,6 +262,30 @@ def test_tensorflow_runs_our_while_loops(tmp_path):
         np.testing.assert_allclose(theirs[name], value, rtol=1e-9, atol=1e-12, err_msg=name)
 
 
+def _tensorflow_gives_ours(tmp_path, graph_def, feed: dict, names: list, ours: list) -> None:
+    """TensorFlow imports `graph_def`, runs the tensors `names` (":0") fed `feed` (by
+    placeholder name) and gets `ours`, to 1e-9."""
+    (tmp_path / "g.pb").write_bytes(graph_def.SerializeToString())
+    np.savez(tmp_path / "in.npz", **feed)
+    (tmp_path / "names.txt").write_text(",".join(names))
+    _run_tf("""
+        import sys, numpy as np, tensorflow.compat.v1 as tf
+        tf.disable_eager_execution()
+        gd = tf.GraphDef.FromString(open(sys.argv[1] + "/g.pb", "rb").read())
+        feed = dict(np.load(sys.argv[1] + "/in.npz"))
+        names = open(sys.argv[1] + "/names.txt").read().split(",")
+        with tf.Graph().as_default() as g:
+            tf.import_graph_def(gd, name="")
+            with tf.Session() as s:
+                out = s.run([n + ":0" for n in names], {k + ":0": v for k, v in feed.items()})
+        np.savez(sys.argv[1] + "/tf_out.npz", *out)
+    """, str(tmp_path))
+    theirs = np.load(tmp_path / "tf_out.npz")
+    for k, (name, value) in enumerate(zip(names, ours, strict=True)):
+        np.testing.assert_allclose(theirs[f"arr_{k}"], value, rtol=1e-9, atol=1e-12,
+                                   err_msg=name)
+
+
 def test_tensorflow_runs_the_gradients_of_our_while_loops(tmp_path):
     # The gradient loops read what the forward loops kept of each iteration; written out,
     # the forward loops keep it in TensorList loop variables, as TensorFlow's do.
@@ -292,25 +316,7 @@ def test_tensorflow_runs_the_gradients_of_our_while_loops(tmp_path):
         feed = {"x": rng.randn(3, 4) * 0.5, "w": rng.randn(4, 4) * 0.5,
                 "seq": rng.randn(2, 5, 3)}
         ours = sess.run([f"{n}:0" for n in names], {f"{k}:0": v for k, v in feed.items()})
-    (tmp_path / "g.pb").write_bytes(frozen.SerializeToString())
-    np.savez(tmp_path / "in.npz", **feed)
-    (tmp_path / "names.txt").write_text(",".join(names))
-    _run_tf("""
-        import sys, numpy as np, tensorflow.compat.v1 as tf
-        tf.disable_eager_execution()
-        gd = tf.GraphDef.FromString(open(sys.argv[1] + "/g.pb", "rb").read())
-        feed = dict(np.load(sys.argv[1] + "/in.npz"))
-        names = open(sys.argv[1] + "/names.txt").read().split(",")
-        with tf.Graph().as_default() as g:
-            tf.import_graph_def(gd, name="")
-            with tf.Session() as s:
-                out = s.run([n + ":0" for n in names], {k + ":0": v for k, v in feed.items()})
-        np.savez(sys.argv[1] + "/tf_out.npz", *out)
-    """, str(tmp_path))
-    theirs = np.load(tmp_path / "tf_out.npz")
-    for k, (name, value) in enumerate(zip(names, ours, strict=True)):
-        np.testing.assert_allclose(theirs[f"arr_{k}"], value, rtol=1e-9, atol=1e-12,
-                                   err_msg=name)
+    _tensorflow_gives_ours(tmp_path, frozen, feed, names, ours)
 
 
 def test_tensorflow_runs_the_gradients_of_loops_with_conds_inside(tmp_path):
@@ -343,22 +349,4 @@ def test_tensorflow_runs_the_gradients_of_loops_with_conds_inside(tmp_path):
         feed = {"x": np.array([0.3, -0.2, 0.5, 0.1]), "w": rng.randn(4) * 0.8}
         ours = sess.run([f"{n}:0" for n in names], {f"{k}:0": v for k, v in feed.items()})
         graph_def = g.as_graph_def()
-    (tmp_path / "g.pb").write_bytes(graph_def.SerializeToString())
-    np.savez(tmp_path / "in.npz", **feed)
-    (tmp_path / "names.txt").write_text(",".join(names))
-    _run_tf("""
-        import sys, numpy as np, tensorflow.compat.v1 as tf
-        tf.disable_eager_execution()
-        gd = tf.GraphDef.FromString(open(sys.argv[1] + "/g.pb", "rb").read())
-        feed = dict(np.load(sys.argv[1] + "/in.npz"))
-        names = open(sys.argv[1] + "/names.txt").read().split(",")
-        with tf.Graph().as_default() as g:
-            tf.import_graph_def(gd, name="")
-            with tf.Session() as s:
-                out = s.run([n + ":0" for n in names], {k + ":0": v for k, v in feed.items()})
-        np.savez(sys.argv[1] + "/tf_out.npz", *out)
-    """, str(tmp_path))
-    theirs = np.load(tmp_path / "tf_out.npz")
-    for k, (name, value) in enumerate(zip(names, ours, strict=True)):
-        np.testing.assert_allclose(theirs[f"arr_{k}"], value, rtol=1e-9, atol=1e-12,
-                                   err_msg=name)
+    _tensorflow_gives_ours(tmp_path, graph_def, feed, names, ours)
