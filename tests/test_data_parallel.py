@@ -1,12 +1,12 @@
 """Data parallelism built as graphs (in this process; tests/test_data_parallel_ray.py runs the
 same graphs on Ray): N synchronous replicas on N shards make the same updates as one replica
-on the whole batch, with parameter servers or ring all-reduce; the ring's graph shape."""
+on the whole batch, with parameter servers or all-reduce; the all-reduce graphs' shapes."""
 
 import numpy as np
 import pytest
 
 import tensorslow as ts
-from worker.allreduce import ring_all_reduce
+from worker.allreduce import all_reduce, direct_all_reduce, ring_all_reduce
 
 RNG = np.random.RandomState(0)
 X = RNG.randn(8, 4).astype(np.float32)
@@ -180,3 +180,44 @@ def test_ring_all_reduce_checks_its_inputs():
         p = ts.placeholder(ts.float32, [None])
         with pytest.raises(ValueError, match="fully known"):
             ring_all_reduce([[p], [p]], ["/job:worker/task:0", "/job:worker/task:1"])
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_direct_all_reduce_gives_every_worker_the_same_sums_and_means(n):
+    rng = np.random.RandomState(n)
+    values = [[rng.randn(3, 2).astype(np.float32), rng.randn(7).astype(np.float32)]
+              for _ in range(n)]
+    with ts.Graph().as_default() as g:
+        devices = [f"/job:worker/task:{i}" for i in range(n)]
+        tensors = [[ts.constant(v) for v in vs] for vs in values]
+        summed = direct_all_reduce(tensors, devices, average=False)
+        meaned = direct_all_reduce(tensors, devices)
+        ring = ring_all_reduce(tensors, devices)
+        sums = [op for op in g.get_operations() if op.type == "AddN"]
+        with ts.Session() as sess:
+            got_sum, got_mean, got_ring = sess.run([summed, meaned, ring])
+    assert len(sums) == 2 * 2 * n  # both calls: one add_n per worker and tensor
+    for i in range(n):
+        for k in range(2):
+            total = sum(v[k] for v in values)
+            np.testing.assert_allclose(got_sum[i][k], total, rtol=1e-5, atol=1e-6)
+            np.testing.assert_array_equal(got_sum[i][k], got_sum[0][k])
+            np.testing.assert_array_equal(got_mean[i][k], got_mean[0][k])
+            np.testing.assert_allclose(got_mean[i][k], total / n, rtol=1e-5, atol=1e-6)
+            if n == 2:  # a + b is b + a: the ring's bits exactly
+                np.testing.assert_array_equal(got_mean[i][k], got_ring[i][k])
+            assert meaned[i][k].device == devices[i]
+
+
+@pytest.mark.parametrize("n, elements, expected", [(2, 1 << 20, "direct"),
+                                                   (3, 1000, "direct"),
+                                                   (3, 1 << 20, "ring")])
+def test_all_reduce_goes_direct_at_two_workers_and_for_small_gradients(n, elements, expected):
+    with ts.Graph().as_default() as g:
+        devices = [f"/job:worker/task:{i}" for i in range(n)]
+        tensors = [[ts.zeros([elements], ts.float32)] for _ in devices]
+        all_reduce(tensors, devices)
+        ring_hops = [op for op in g.get_operations() if "/reduce_" in op.name]
+    assert bool(ring_hops) == (expected == "ring")
+    with ts.Graph().as_default(), pytest.raises(ValueError, match="algorithm"):
+        all_reduce([[ts.zeros([2])], [ts.zeros([2])]], devices[:2], algorithm="tree")

@@ -198,6 +198,29 @@ def test_a_round_trip_becomes_three_ordered_stages_with_shared_recvs():
     assert set(part.task_graphs) == {W0, W1}
 
 
+def test_independent_work_of_two_tasks_runs_at_once():
+    # Two replicas' gradients, exchanged and summed on both. Work sunk into a later stage
+    # would wait there for the other task's values: w1's gradient once ran in the stage that
+    # receives w0's, after it.
+    g = ts.Graph()
+    with g.as_default():
+        with ts.device("/job:worker/task:0"):
+            g0 = ts.square(ts.constant([1.0, 2.0]), name="g0")
+        with ts.device("/job:worker/task:1"):
+            g1 = ts.square(ts.constant([3.0, 4.0]), name="g1")
+            s1 = ts.add(g0, g1, name="s1")
+        with ts.device("/job:worker/task:0"):
+            s0 = ts.add(g0, g1, name="s0")
+            out = ts.add(s0, s1, name="out")
+    part = partition(g, placer.place(g), [out], [])
+    level_of = {n.name: s.level for s in part.stages for n in s.graph_def.node}
+    assert level_of["g0"] == level_of["g1"] == 0
+    assert level_of["s0"] == level_of["s1"] == 1
+    assert [(s.task, s.level) for s in part.stages] == [(W0, 0), (W1, 0), (W0, 1), (W1, 1),
+                                                        (W0, 2)]
+    assert {n.name for n in part.stages[1].graph_def.node if n.op == "Const"} == {"Const_1"}
+
+
 def test_sends_to_the_same_destinations_travel_as_one_packet():
     g = ts.Graph()
     with g.as_default():

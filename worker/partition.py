@@ -38,10 +38,14 @@ Values a stage needs from an earlier stage of its own task are kept in the actor
 two calls ("carried"); variables are never carried: each stage reads them when it uses them,
 as the in-process executor does.
 
-To keep calls few, a node then sinks to the latest level its task already has that is still
-below every consumer (at or below, for consumers on its own task): constants and variable
-reads join the stage that uses them instead of making one of their own. A fetched variable is
-read in its task's last stage, after the step's updates, as the in-process session reads it.
+To keep calls few, a node that costs nothing to run late (a constant, a variable, a read of a
+variable, a NoOp) then sinks to the latest level its task already has that is still below
+every consumer (at or below, for consumers on its own task): it joins the stage that uses it
+instead of making one of its own. Other nodes stay at their level: a stage's call starts once
+all its inputs have arrived, so work sunk into a later stage would wait for values it does not
+need, and two tasks' independent work (two replicas' gradients) would run one after the
+other instead of at once. A fetched variable is read in its task's last stage, after the
+step's updates, as the in-process session reads it.
 """
 
 from __future__ import annotations
@@ -100,6 +104,16 @@ _WRITE_ONLY_OPS = ("Assign", "IsVariableInitialized")
 
 def _is_variable(op: Operation) -> bool:
     return op._type in _VARIABLE_OPS
+
+
+def _free_to_sink(op: Operation) -> bool:
+    """Whether running `op` in a later stage than its level costs nothing: it has no data
+    inputs (constants, variables, NoOps), or it only reads a variable."""
+    refs = op._info.ref_inputs
+    inputs = [t for i, t in enumerate(op._inputs) if i not in refs]
+    if not inputs:
+        return True
+    return op._type == "Identity" and _is_variable(inputs[0]._op)
 
 
 # --------------------------------------------------------------------------------------------
@@ -252,6 +266,8 @@ class _StepAnalysis:
             existing.setdefault(task[op], set()).add(level[op])
         options_of = {t: sorted(levels) for t, levels in existing.items()}
         for op in reversed(self.order):
+            if not _free_to_sink(op):
+                continue
             options = options_of[task[op]]
             bound = None
             for c in self.consumers(op):

@@ -24,9 +24,11 @@ aggregation="ps": the variables live on parameter-server tasks ("/job:ps/task:k"
 aggregation="ring": no parameter server. Tower 0 creates the variables on worker 0; every
     other tower gets its own copy ("replica_<i>/<name>", in GLOBAL_VARIABLES so checkpoints
     hold them, not in TRAINABLE_VARIABLES), initialized from tower 0's initial value. The
-    gradients are averaged by ring all-reduce among the workers (worker.allreduce), and each
-    worker applies the same mean gradient to its copy, so the copies stay equal. Each
-    replica gets its own optimizer state (slots, Adam's beta powers).
+    gradients are averaged by all-reduce among the workers (worker.allreduce.all_reduce: the
+    ring from 3 workers on with gradients over 1 MB, each worker's gradients sent to every
+    other one below that), and each worker applies the same mean gradient to its copy, so the
+    copies stay equal. Each replica gets its own optimizer state (slots, Adam's beta
+    powers).
 
 `inputs` is either a function input_fn(replica_index, num_replicas) returning that replica's
 input (called under the replica's device scope, so a Dataset read there stays on that
@@ -224,9 +226,9 @@ def _apply_on_parameter_servers(optimizer, tower_grads, variables, global_step, 
 
 
 def _apply_after_ring(optimizer, tower_grads, tower_vars, devices, global_step, name):
-    from worker.allreduce import ring_all_reduce
+    from worker.allreduce import all_reduce
 
-    reduced = ring_all_reduce(tower_grads, devices, average=True, name=f"{name}_allreduce")
+    reduced = all_reduce(tower_grads, devices, average=True, name=f"{name}_allreduce")
     updates = []
     for i, (grads, variables, dev) in enumerate(zip(reduced, tower_vars, devices, strict=True)):
         opt = optimizer if i == 0 else _fresh_optimizer(optimizer)
