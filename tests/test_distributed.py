@@ -124,7 +124,7 @@ def test_a_repeated_step_runs_as_a_compiled_graph_by_default_and_matches_in_proc
     assert_same(expected, got)
 
 
-def test_a_step_moving_a_large_tensor_runs_as_actor_calls_saying_why_once(caplog):
+def test_a_step_moving_megabytes_still_runs_as_a_compiled_graph():
     g = ts.Graph()
     with g.as_default():
         x = ts.placeholder(ts.float32, [512, 1024], name="x")
@@ -132,14 +132,32 @@ def test_a_step_moving_a_large_tensor_runs_as_actor_calls_saying_why_once(caplog
             h = ts.tanh(x) * 2.0  # 2 MB from worker 0 to worker 1
         with ts.device("/job:worker/task:1"):
             total = ts.reduce_sum(h)
-    value = np.random.RandomState(0).randn(512, 1024).astype(np.float32)
+    values = [np.random.RandomState(i).randn(512, 1024).astype(np.float32) for i in range(5)]
+    with ts.Session("ray", graph=g) as sess:
+        got = [sess.run(total, {x: v}) for v in values]
+        assert sess._compiled is not None
+    np.testing.assert_allclose(got, [np.sum(np.tanh(v) * 2.0) for v in values], rtol=1e-4)
+
+
+def test_a_step_moving_a_large_tensor_runs_as_actor_calls_saying_why_once(caplog):
+    g = ts.Graph()
+    with g.as_default():
+        x = ts.placeholder(ts.float32, [4096, 1024], name="x")
+        with ts.device("/job:worker/task:0"):
+            h = ts.tanh(x) * 2.0  # 16 MB from worker 0 to worker 1
+            g2 = ts.sin(x)         # and 16 MB more in the same packet
+        with ts.device("/job:worker/task:1"):
+            total = ts.reduce_sum(h) + ts.reduce_sum(g2)
+    value = np.random.RandomState(0).randn(4096, 1024).astype(np.float32)
     caplog.set_level("INFO", logger="tensorslow.worker")
     with ts.Session("ray", graph=g) as sess:
         got = [sess.run(total, {x: value}) for _ in range(5)]
         assert sess._compiled is None
-    np.testing.assert_allclose(got, [np.sum(np.tanh(value) * 2.0)] * 5, rtol=1e-4)
+    expected = np.sum(np.tanh(value) * 2.0, dtype=np.float64) + np.sum(np.sin(value),
+                                                                         dtype=np.float64)
+    np.testing.assert_allclose(got, [expected] * 5, rtol=1e-3)
     reasons = [r.getMessage() for r in caplog.records if "plain actor calls" in r.getMessage()]
-    assert len(reasons) == 1 and "2,097,152 bytes" in reasons[0], reasons
+    assert len(reasons) == 1 and "33,554,432 bytes" in reasons[0], reasons
 
 
 def test_ps_and_workers_with_every_optimizer():

@@ -25,9 +25,10 @@ or a dict with any of:
     scheduling         Ray scheduling strategy of the worker actors (default "SPREAD")
     compiled_graphs    (default True) a step run several times in a row becomes a Ray
                        Compiled Graph (worker.compiled), with no driver round trip between
-                       its stages; a step it cannot take (a tensor between processes over
-                       1 MB or of unknown size, a failed compile) runs as plain actor calls,
-                       the reason logged once. False: always plain actor calls
+                       its stages; a step it cannot take (a packet of tensors between
+                       processes over 16 MB or of unknown size, a failed compile) runs as
+                       plain actor calls, the reason logged once. False: always plain
+                       actor calls
 
 Faults: every wait on Ray has a deadline. A worker actor that dies (its process killed, its node
 lost) surfaces as ts.errors.UnavailableError naming its task, within the time Ray takes to
@@ -299,7 +300,7 @@ class ClusterSession(Session):
         """Runs a plan, through its Compiled Graph when it has one (or earns one now)."""
         if not self._options.compiled_graphs:
             return plan._run(feed_values, traced)
-        from worker.compiled import COMPILE_AFTER, MAX_TENSOR_BYTES, CompiledStep
+        from worker.compiled import COMPILE_AFTER, MAX_PACKET_BYTES, CompiledStep
 
         with self._compiled_lock:
             if traced:
@@ -312,12 +313,12 @@ class ClusterSession(Session):
             if (current is None or current.plan is not plan) and not plan.compile_failed \
                     and self._streak >= COMPILE_AFTER:
                 largest = plan.partition.largest_transfer
-                if largest > MAX_TENSOR_BYTES:
+                if largest > MAX_PACKET_BYTES:
                     plan.compile_failed = True
                     _log.info("Running this step as plain actor calls, not a Compiled Graph: "
-                              "a tensor it moves between processes is %s (Compiled Graphs "
-                              "take up to %d bytes)", "of unknown size" if largest ==
-                              float("inf") else f"{int(largest):,} bytes", MAX_TENSOR_BYTES)
+                              "what it moves between processes in one packet is %s "
+                              "(Compiled Graphs take up to %d bytes)", "of unknown size" if largest ==
+                              float("inf") else f"{int(largest):,} bytes", MAX_PACKET_BYTES)
                 else:
                     self._drop_compiled()
                     try:

@@ -179,8 +179,9 @@ class Partition:
     fetch_sources: list                      # per fetch element: None (an op target),
                                              # ("feed", i) or (packet slot, entry)
     driver_slots: list[int]                  # packets that come back to the driver
-    largest_transfer: float                  # bytes of the largest tensor that moves between
-                                             # processes (static shapes; inf when unknown)
+    largest_transfer: float                  # bytes of the largest packet (or feed) that
+                                             # moves between processes (static shapes; inf
+                                             # when unknown)
     task_graphs: dict[Task, object]          # one GraphDef per task (for run_metadata)
     variable_reads: dict[Task, list[str]]    # variables the step reads, by owning task
     fetch_ops: list = field(default_factory=list)  # the op behind each fetch (errors)
@@ -332,9 +333,15 @@ class _StepAnalysis:
                 fetch_sources.append(builders[self.stage_of(e._op)].location[e])
         driver_slots = sorted({b.location[t][0] for b in builders.values()
                                for t, destinations in b.sends.items() if DRIVER in destinations})
-        moving = [t for b in builders.values() for t in b.sends]
-        moving += [t for t in feed_tensors if any(t in b.recvs for b in builders.values())]
-        largest = max((_static_bytes(t) for t in moving), default=0.0)
+        packets: dict = {}  # (builder, destinations) -> bytes
+        for key, b in builders.items():
+            for t, destinations in b.sends.items():
+                where = (key, frozenset(destinations))
+                packets[where] = packets.get(where, 0.0) + _static_bytes(t)
+        moving = list(packets.values())
+        moving += [_static_bytes(t) for t in feed_tensors
+                   if any(t in b.recvs for b in builders.values())]
+        largest = max(moving, default=0.0)
         return Partition(stages, slots.count, feed_tensors, fetch_sources, driver_slots,
                          largest, self._task_graphs(), self._variable_reads(),
                          [e._op if isinstance(e, Tensor) else e for e in fetch_elements])
