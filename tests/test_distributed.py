@@ -124,6 +124,30 @@ def test_a_repeated_step_runs_as_a_compiled_graph_by_default_and_matches_in_proc
     assert_same(expected, got)
 
 
+def test_an_idle_compiled_step_is_torn_down_and_compiles_again_when_repeated():
+    # A compiled graph's actors spin while they wait: an idle session must let them go.
+    from worker.compiled import COMPILE_AFTER, IDLE_SECONDS
+
+    g, loss, _, feed = mlp(["/job:worker/task:0", "/job:worker/task:1", "/job:worker/task:0"])
+    with g.as_default():
+        init = ts.global_variables_initializer()
+    with ts.Session("ray", graph=g) as sess:
+        sess.run(init)
+        expected = [sess.run(loss, feed) for _ in range(COMPILE_AFTER)]
+        assert sess._compiled is not None
+        compiled = sess._compiled
+        deadline = time.monotonic() + 30 * IDLE_SECONDS
+        while sess._compiled is not None:
+            assert time.monotonic() < deadline, "an idle compiled step was never torn down"
+            time.sleep(0.05)
+        assert compiled.dropped.is_set()
+        got = [sess.run(loss, feed) for _ in range(COMPILE_AFTER - 1)]
+        assert sess._compiled is None  # a new streak of runs in a row, not yet a full one
+        got.append(sess.run(loss, feed))
+        assert sess._compiled is not None and sess._compiled is not compiled
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
 def test_a_step_moving_megabytes_still_runs_as_a_compiled_graph():
     g = ts.Graph()
     with g.as_default():

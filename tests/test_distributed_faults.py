@@ -55,6 +55,7 @@ DRIVER = textwrap.dedent('''
             saver = train.Saver()
         feed = {x: rng.randn(4, 3).astype(np.float32)}
         sess = ts.Session(cluster.address, graph=g, config=config)
+        sess._idle_seconds = 600  # however slow the steps below: the compiled step stays
         sess.run(w.initializer)
         for _ in range(3):
             sess.run(step, feed)

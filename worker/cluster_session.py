@@ -55,6 +55,7 @@ from tensorslow.client.session import Session, _initializer_of
 from tensorslow.framework import errors
 from worker import placer
 from worker.actor import TaskRunner
+from worker.compiled import IDLE_SECONDS
 from worker.partition import Partition, partition
 
 _log = logging.getLogger("tensorslow.worker")
@@ -225,6 +226,8 @@ class ClusterSession(Session):
         self._compiled = None               # the compiled step (worker.compiled), if any
         self._compiled_lock = threading.RLock()
         self._streak_plan, self._streak = None, 0
+        self._last_end = float("-inf")      # when the last step ended (time.monotonic)
+        self._idle_seconds = IDLE_SECONDS   # a compiled step unused this long is torn down
 
     # -- running -------------------------------------------------------------------------------
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
@@ -305,7 +308,8 @@ class ClusterSession(Session):
         with self._compiled_lock:
             if traced:
                 return plan._run(feed_values, traced)
-            if plan is self._streak_plan:
+            soon = time.monotonic() - self._last_end < self._idle_seconds
+            if plan is self._streak_plan and soon:
                 self._streak += 1
             else:
                 self._streak_plan, self._streak = plan, 1
@@ -317,8 +321,9 @@ class ClusterSession(Session):
                     plan.compile_failed = True
                     _log.info("Running this step as plain actor calls, not a Compiled Graph: "
                               "what it moves between processes in one packet is %s "
-                              "(Compiled Graphs take up to %d bytes)", "of unknown size" if largest ==
-                              float("inf") else f"{int(largest):,} bytes", MAX_PACKET_BYTES)
+                              "(Compiled Graphs take up to %d bytes)", "of unknown size"
+                              if largest == float("inf") else f"{int(largest):,} bytes",
+                              MAX_PACKET_BYTES)
                 else:
                     self._drop_compiled()
                     try:
@@ -327,9 +332,33 @@ class ClusterSession(Session):
                         plan.compile_failed = True
                         _log.warning("Running this step as plain actor calls, not a Compiled "
                                      "Graph: %s", e)
-            if self._compiled is not None and self._compiled.plan is plan:
-                return self._compiled.run(self, feed_values), None
-            return plan._run(feed_values, traced)
+                    else:
+                        self._watch_idle(self._compiled)
+            try:
+                if self._compiled is not None and self._compiled.plan is plan:
+                    return self._compiled.run(self, feed_values), None
+                return plan._run(feed_values, traced)
+            finally:
+                self._last_end = time.monotonic()
+
+    def _watch_idle(self, compiled) -> None:
+        """Tears `compiled` down once no step has run for the session's idle time
+        (worker.compiled.IDLE_SECONDS): its actors spin on their channels while they wait
+        (about a core each), which an idle session must not take from the rest of the
+        machine."""
+        idle = self._idle_seconds
+
+        def watch():
+            while not compiled.dropped.wait(idle / 2):
+                with self._compiled_lock:
+                    if self._compiled is not compiled:
+                        return
+                    if time.monotonic() - self._last_end >= idle:
+                        _log.debug("tearing down the compiled step: idle for %g s", idle)
+                        self._drop_compiled()
+                        return
+
+        threading.Thread(target=watch, name="tensorslow-compiled-idle", daemon=True).start()
 
     def _drop_compiled(self) -> None:
         with self._compiled_lock:

@@ -15,6 +15,12 @@ The stage protocol is the classic one (worker.partition: same stages, same order
 subgraphs); only the transport changes. Each stage returns one tuple of its packets, and `spec`
 tells the receiving stage which (packet, entry) feeds which Recv.
 
+A compiled graph's actors wait for their next input spinning on their channels, about a core
+each even while no step runs; so a step compiles only when it runs COMPILE_AFTER times in a row
+with less than IDLE_SECONDS between runs, and a compiled step unused for IDLE_SECONDS is torn
+down (about 20 ms; compiling again takes about 0.6 s and another such streak). A training
+loop keeps its step compiled; a session left waiting gives the machine its cores back.
+
 An actor takes part in one compiled graph at a time, so a session keeps at most one step
 compiled; other steps keep running the classic way, one at a time with the compiled one (the
 compiled graph's loop waits on its channels between steps, so the two never overlap). A
@@ -26,10 +32,12 @@ classic way.
 from __future__ import annotations
 
 import logging
+import threading
 
 _log = logging.getLogger("tensorslow.worker")
 
-COMPILE_AFTER = 3
+COMPILE_AFTER = 3    # runs in a row, each within IDLE_SECONDS of the one before
+IDLE_SECONDS = 1.0   # a compiled step unused this long is torn down
 MAX_PACKET_BYTES = 16 << 20
 
 
@@ -40,6 +48,7 @@ class CompiledStep:
         from ray.dag import InputNode, MultiOutputNode
 
         self.plan = plan
+        self.dropped = threading.Event()  # set once torn down
         part = plan.partition
         num_feeds = len(part.feed_tensors)
         produced_by = {}  # packet or status slot -> (stage index, packet index)
@@ -102,6 +111,7 @@ class CompiledStep:
         return plan.fetched(feeds, results)
 
     def teardown(self) -> None:
+        self.dropped.set()
         try:
             self._dag.teardown()
         except Exception as e:  # noqa: BLE001 - dead actors: nothing left to tear down
