@@ -14,8 +14,8 @@
    reduce on the same two actors (each returns its arrays, put in the object store; worker 0
    sums both). Ours does more: the mean lands on both workers.
 4. Data-parallel scaling: an MLP 784-512-512-10 step (gradients on each worker's share of a
-   1024-example batch, averaged and applied on the ps) with 1 and 2 workers, and a model of
-   more workers from the measured costs.
+   batch of 1024 and of 4096 examples, averaged and applied on the ps) with 1 and 2 workers,
+   and a model of 8, 32 and 128 workers from the measured costs (scaling_model).
 
 Everything runs on one embedded Ray instance (2 CPUs here); ratios are measured in one run.
 """
@@ -23,6 +23,7 @@ Everything runs on one embedded Ray instance (2 CPUs here); ratios are measured 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 
 import numpy as np
@@ -113,7 +114,8 @@ def step_overhead(ts, ray, quick: bool) -> tuple[list[Row], list[str]]:
              f"calls (ps reads, w0, w1, w0) against the raw chain's 3; one call costs about "
              f"{1e3 / rates['raw'] / 3:.2f} ms here, so the extra ps hop alone caps that "
              f"ratio near 0.75 (measured {rates['classic'] / rates['raw']:.2f})."]
-    return rows, notes
+    stage_seconds = 1 / (rates["workers"] * len(LAYERS))  # w0, w1, w0: one stage each
+    return rows, notes, stage_seconds
 
 
 # -- 2. a 64 MB tensor over a cut edge ---------------------------------------------------------
@@ -168,7 +170,7 @@ def big_edge(ts, ray, quick: bool) -> tuple[list[Row], list[str]]:
                 "raw actor->actor", "MB/s", 0.8)]
     notes = [f"64 MB step: ours {statistics.median(times['ours']) * 1e3:.1f} ms, raw "
              f"{statistics.median(times['raw']) * 1e3:.1f} ms (medians of {repeats})."]
-    return rows, notes
+    return rows, notes, raw_rate * 1e6
 
 
 # -- 3. all-reduce against a raw Ray reduce ----------------------------------------------------
@@ -296,43 +298,100 @@ def data_parallel_graph(ts, workers: int, batch: int, sizes=(784, 512, 512, 10),
     return g, step, init, feed
 
 
-def scaling(ts, quick: bool) -> tuple[list[Row], list[str]]:
-    batch = 1024
-    seconds = {}
-    for workers in (1, 2):
-        for examples in (batch, 2 * workers):  # the real step, and a nearly empty one
+def _paired_seconds(sessions: dict, repeats: int) -> dict:
+    """Median seconds of one step of each (session, step, feed), taking turns."""
+    times = {key: [] for key in sessions}
+    for _ in range(repeats):
+        for key, (sess, step, feed) in sessions.items():
+            times[key].append(median_seconds(functools.partial(sess.run, step, feed),
+                                             repeats=1))
+    return {key: statistics.median(t) for key, t in times.items()}
+
+
+SCALING_BATCHES = (1024, 4096)
+MODEL_WORKERS = (8, 32, 128)
+
+
+def scaling(ts, quick: bool, stage_seconds: float, bytes_per_second: float
+            ) -> tuple[list[Row], list[str]]:
+    """Measured 1 -> 2 worker scaling at two batch sizes, and the model of more workers.
+
+    `stage_seconds` (one stage of a compiled step) and `bytes_per_second` (actor to actor)
+    come from tables 1 and 2 of the same run."""
+    shapes = list(zip((784, 512, 512), (512, 512, 10), strict=True))
+    gradient_bytes = 4 * sum(n_in * n_out + n_out for n_in, n_out in shapes)
+    configs = [(k, b) for b in SCALING_BATCHES for k in (1, 2)] + [(1, 2), (2, 4)]
+    sessions = {}
+    try:
+        for workers, examples in configs:  # real steps, and nearly empty ones
             g, step, init, feed = data_parallel_graph(ts, workers, examples)
-            with ts.Session("ray", graph=g) as sess:
-                sess.run(init)
-                seconds[(workers, examples)] = median_seconds(
-                    lambda s=sess, t=step, f=feed: s.run(t, f), repeats=5 if quick else 9)
-    rates = {k: batch / seconds[(k, batch)] for k in (1, 2)}
-    efficiency = rates[2] / (2 * rates[1])
-    rows = [Row("data parallel, 2 workers (examples/s)", rates[2], rates[1], "1 worker",
-                "ex/s")]
+            sess = ts.Session("ray", graph=g)
+            sess.run(init)
+            sessions[(workers, examples)] = (sess, step, feed)
+        seconds = _paired_seconds(sessions, repeats=5 if quick else 9)
+    finally:
+        for sess, _, _ in sessions.values():
+            sess.close()
+    rows, notes = [], []
+    for batch in SCALING_BATCHES:
+        rates = {k: batch / seconds[(k, batch)] for k in (1, 2)}
+        efficiency = rates[2] / (2 * rates[1])
+        rows.append(Row(f"data parallel, batch {batch}: 2 workers (examples/s)", rates[2],
+                        rates[1], "1 worker", "ex/s"))
+        notes.append(f"Data-parallel efficiency at 2 workers (speedup / 2), batch {batch} "
+                     f"({(seconds[(1, batch)] - seconds[(1, 2)]) * 1e3:.0f} ms of compute a "
+                     f"step on one worker): {efficiency:.2f} ({rates[1]:,.0f} -> "
+                     f"{rates[2]:,.0f} examples/s; 2 cores, shared with the ps, the driver "
+                     "and Ray itself).")
     fixed = seconds[(1, 2)]
-    compute = max(seconds[(1, batch)] - fixed, 1e-9)
+    per_example = max(seconds[(1, SCALING_BATCHES[-1])] - fixed, 1e-9) / SCALING_BATCHES[-1]
     per_worker = max(seconds[(2, 4)] - fixed, 0.0)
-    notes = [f"Data-parallel efficiency with 2 workers (speedup / 2): {efficiency:.2f} "
-             f"({rates[1]:,.0f} -> {rates[2]:,.0f} examples/s; 2 cores, shared with the ps, "
-             "the driver and Ray itself)."]
     notes.append(
-        f"Measured step costs: the whole batch's compute on one worker {compute * 1e3:.1f} ms; "
-        f"a near-empty step {fixed * 1e3:.1f} ms with 1 worker and {seconds[(2, 4)] * 1e3:.1f}"
-        f" ms with 2, so {per_worker * 1e3:.1f} ms per extra worker (its calls, and its "
-        "gradients gathered and averaged on the ps).")
-
-    def step(k):
-        return compute / k + fixed + per_worker * (k - 1)
-
-    model = [f"{k} workers {step(1) / step(k):.2f}x (efficiency {step(1) / step(k) / k:.2f})"
-             for k in (2, 4, 8)]
-    notes.append("With a core per worker, step(k) = compute/k + fixed + (k-1) * per-worker "
-                 "predicts: " + "; ".join(model) + ". The fixed part (the ps reading and "
-                 "updating every variable, three actor hops) and the single ps that gathers "
-                 "every worker's gradients bound the speedup; shard the variables over ps tasks "
-                 "(replica_device_setter(ps_tasks=n)) and grow the batch with the workers.")
+        f"Measured step costs: compute {per_example * 1e6:.0f} us an example; a near-empty "
+        f"step {fixed * 1e3:.1f} ms with 1 worker (the ps sending {gradient_bytes / 1e6:.1f} MB"
+        f" of variables and taking as much gradient back) and {seconds[(2, 4)] * 1e3:.1f} ms "
+        f"with 2, so {per_worker * 1e3:.1f} ms per extra worker on one ps; a compiled stage "
+        f"{stage_seconds * 1e3:.2f} ms; actor to actor {bytes_per_second / 1e6:,.0f} MB/s.")
+    notes.append(scaling_model(per_example, fixed, per_worker, stage_seconds,
+                               bytes_per_second, gradient_bytes))
     return rows, notes
+
+
+def scaling_model(per_example: float, fixed: float, per_worker: float, stage: float,
+                  bandwidth: float, gradient_bytes: int) -> str:
+    """The written model of k workers, each with a core, from the measured costs.
+
+    A step is compute + aggregation. Every worker pulls and pushes one copy of the gradients
+    whatever the scheme, which `fixed` (the 1-worker step) already holds; what grows with k:
+      one ps:         each extra worker adds its transfers to the ps: (k-1) * per_worker
+      ps sharded k ways (replica_device_setter(ps_tasks=k)): each shard takes 1/k of every
+                      worker's gradients, so the ps side stays at one copy: nothing
+      ring:           2(k-1) rounds of 1/k chunks, each round one stage: 2(k-1) * stage
+      direct (every worker's gradients to every other, all_reduce's choice at 2 workers):
+                      one round, but k-1 copies in instead of one: (k-2) * bytes / bandwidth
+    Weak scaling keeps 1024 examples per worker; strong scaling splits one batch of 1024.
+    Network contention between nodes (bisection bandwidth) is left out: on one node, or with
+    a switch that gives every worker its link's bandwidth, the formulas hold."""
+    growth = {"one ps": lambda k: (k - 1) * per_worker,
+              "ps sharded k ways": lambda k: 0.0,
+              "ring all-reduce": lambda k: 2 * (k - 1) * stage,
+              "direct all-reduce": lambda k: (k - 2) * gradient_bytes / bandwidth}
+    parts = []
+    for scheme, extra in growth.items():
+        cells = []
+        for k in MODEL_WORKERS:
+            weak = (1024 * per_example + fixed) / (1024 * per_example + fixed + extra(k))
+            strong = (1024 * per_example + fixed) / (
+                k * (1024 * per_example / k + fixed + extra(k)))
+            cells.append(f"{k}: {weak:.2f} weak / {strong:.2f} strong")
+        parts.append(f"{scheme} ({'; '.join(cells)})")
+    return ("Model of more workers, efficiency = step(1) / step(k) for 1024 examples per "
+            "worker (weak) and k * step(k) for one batch of 1024 split k ways (strong), with "
+            "step(k) = compute + fixed + what grows with k (one ps: (k-1) x per-worker; a ps "
+            "sharded k ways: nothing; ring: 2(k-1) compiled stages; direct: k-2 more copies "
+            "of the gradients in): " + "; ".join(parts) + ". A large batch per worker and "
+            "variables sharded over as many ps tasks as workers keep the efficiency near the "
+            "2-worker one; one ps, a ring of 128 (254 rounds) or direct (127 copies) do not.")
 
 
 def main(argv=None) -> None:
@@ -347,13 +406,13 @@ def main(argv=None) -> None:
     if started:
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        rows, notes = step_overhead(ts, ray, args.quick)
+        rows, notes, stage_seconds = step_overhead(ts, ray, args.quick)
         print_table("Ray runtime: per-step overhead (steps per second)", rows)
-        big_rows, big_notes = big_edge(ts, ray, args.quick)
+        big_rows, big_notes, bytes_per_second = big_edge(ts, ray, args.quick)
         print_table("Ray runtime: a 64 MB tensor across a cut edge", big_rows)
         reduce_rows, reduce_notes = all_reduce_rates(ts, ray, args.quick)
         print_table("Ray runtime: all-reduce against a raw Ray reduce", reduce_rows)
-        scale_rows, scale_notes = scaling(ts, args.quick)
+        scale_rows, scale_notes = scaling(ts, args.quick, stage_seconds, bytes_per_second)
         print_table("Ray runtime: data-parallel scaling", scale_rows)
         print("\nNotes:")
         for note in notes + big_notes + reduce_notes + scale_notes:
