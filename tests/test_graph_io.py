@@ -126,6 +126,30 @@ def test_unknown_attrs_are_kept_and_written_back():
     assert list(back.attr["_class"].list.s) == [b"loc:@a"]
 
 
+def test_graph_defs_follow_changes_made_after_an_export():
+    g = ts.Graph()
+    with g.as_default():
+        x = ts.placeholder(ts.float32, [None, 2], name="x")
+        y = ts.matmul(x, ts.constant(np.ones((2, 2), np.float32)), name="y")
+    first = g.as_graph_def()
+    assert first.node[2].attr["transpose_a"].b is False and not first.node[2].device
+    y.op._set_attr("transpose_a", True)
+    assert g.as_graph_def().node[2].attr["transpose_a"].b is True
+    y.op._set_device("/cpu:0")
+    x.set_shape([3, 2])
+    nodes = {n.name: n for n in g.as_graph_def(add_shapes=True).node}
+    assert nodes["y"].attr["transpose_a"].b is True
+    assert nodes["y"].device == "/device:CPU:0"
+    assert [d.size for d in nodes["x"].attr["_output_shapes"].list.shape[0].dim] == [3, 2]
+    assert y.op.node_def == g.as_graph_def().node[2]
+    assert "_output_shapes" not in y.op.node_def.attr
+    # A NodeDef handed out is the caller's own: changing it changes nothing in the graph.
+    y.op.node_def.attr["transpose_a"].b = False
+    assert g.as_graph_def().node[2].attr["transpose_a"].b is True
+    # The GraphDef made before the changes is unchanged too.
+    assert first.node[2].attr["transpose_a"].b is False
+
+
 def test_import_with_prefix_input_map_and_return_elements():
     g = ts.Graph()
     with g.as_default():

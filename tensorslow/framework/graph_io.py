@@ -20,6 +20,7 @@ import numpy as np
 from tensorslow.framework import dtypes, errors
 from tensorslow.framework.ops import REQUIRED, Graph, Operation, Tensor, get_default_graph
 from tensorslow.framework.tensor_shape import TensorShape
+from tensorslow.framework.tensor_util import _varint
 
 # TensorFlow's GraphDef version this library's op semantics correspond to.
 GRAPH_DEF_VERSION = 2474
@@ -220,29 +221,61 @@ def _copy(msg):
 # --------------------------------------------------------------------------------------------
 
 
+_NODE_TAG = b"\n"  # GraphDef field 1 (node), length-delimited
+# A node's encoding larger than this (a big constant) is made anew for each GraphDef rather
+# than kept next to the value it encodes.
+_KEPT_ENCODING_BYTES = 1 << 16
+
+
 def _input_name(t: Tensor) -> str:
     return t._op._name if t._value_index == 0 else f"{t._op._name}:{t._value_index}"
+
+
+def _node_encoding(op: Operation) -> bytes:
+    """The NodeDef of `op` (without `_output_shapes`) as a GraphDef's `node` field: tag,
+    length, message. Kept on the op while its encoding is small; `Operation._set_attr` and
+    `_set_device` drop it."""
+    data = op._node_def_encoding
+    if data is not None:
+        return data
+    pb = _pb()
+    head = pb.NodeDef(name=op._name, op=op._type, device=op._device)
+    head.input.extend(_input_name(t) for t in op._inputs)
+    head.input.extend("^" + c._name for c in op._control_inputs)
+    body = [head.SerializeToString()]
+    # One map entry at a time, in the op's order: parsing then inserts the attrs in the
+    # order assigning them one by one would, and the map serializes as it would have.
+    declared = op._info.attrs
+    for name, value in op._attrs.items():
+        if value is None:
+            continue  # an untyped dtype, or an optional attr never set
+        entry = pb.NodeDef()
+        kind = declared[name][0] if name in declared else None
+        try:
+            attr_to_proto(kind, value, entry.attr[name])
+        except (TypeError, ValueError) as e:
+            raise errors.InvalidArgumentError(None, op, f"Cannot serialize attr '{name}' of "
+                                              f"node '{op._name}': {e}") from None
+        body.append(entry.SerializeToString())
+    message = b"".join(body)
+    data = _NODE_TAG + _varint(len(message)) + message
+    if len(data) <= _KEPT_ENCODING_BYTES:
+        op._node_def_encoding = data
+    return data
+
+
+def _node_message(data: bytes) -> memoryview:
+    """The NodeDef message inside a `node` field's encoding (past its tag and length)."""
+    start = 1
+    while data[start] & 0x80:
+        start += 1
+    return memoryview(data)[start + 1:]
 
 
 def node_def_of(op: Operation, node=None, add_shapes: bool = False):
     pb = _pb()
     node = node if node is not None else pb.NodeDef()
-    node.name = op._name
-    node.op = op._type
-    node.input.extend(_input_name(t) for t in op._inputs)
-    node.input.extend("^" + c._name for c in op._control_inputs)
-    if op._device:
-        node.device = op._device
-    declared = op._info.attrs
-    for name, value in op._attrs.items():
-        if value is None:
-            continue  # an untyped dtype, or an optional attr never set
-        kind = declared[name][0] if name in declared else None
-        try:
-            attr_to_proto(kind, value, node.attr[name])
-        except (TypeError, ValueError) as e:
-            raise errors.InvalidArgumentError(None, op, f"Cannot serialize attr '{name}' of "
-                                              f"node '{op._name}': {e}") from None
+    node.MergeFromString(_node_message(_node_encoding(op)))
     if add_shapes:
         shapes = node.attr["_output_shapes"].list
         for t in op._outputs:
@@ -274,8 +307,11 @@ def graph_to_graph_def(graph: Graph, add_shapes: bool = False, ops=None):
     graph_def.versions.min_consumer = GRAPH_DEF_VERSION_MIN_CONSUMER
     ops = graph._ops if ops is None else ops
     with _collection_paused():
-        for op in ops:
-            node_def_of(op, graph_def.node.add(), add_shapes)
+        if add_shapes:  # shapes change (Tensor.set_shape), so they are never kept
+            for op in ops:
+                node_def_of(op, graph_def.node.add(), add_shapes)
+        else:
+            graph_def.MergeFromString(b"".join([_node_encoding(op) for op in ops]))
     if graph._functions:
         if ops is graph._ops:
             used = [graph._functions[name] for name in sorted(graph._functions)]

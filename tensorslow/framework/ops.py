@@ -248,6 +248,8 @@ class Operation:
 
     # A seed-style subclass overrides this.
     compute = None
+    # The op's NodeDef, serialized (tensorslow.framework.graph_io); dropped on every change.
+    _node_def_encoding = None
 
     @property
     def name(self) -> str:
@@ -279,6 +281,7 @@ class Operation:
 
     def _set_device(self, device) -> None:
         self._device = device_lib.canonical_name(device)
+        self._node_def_encoding = None
 
     @property
     def node_def(self):
@@ -293,7 +296,9 @@ class Operation:
             raise ValueError(f"Operation '{self._name}' has no attr named '{name}'.") from None
 
     def _set_attr(self, name: str, value) -> None:
+        """Changes an attr (the only way to, once the op is made)."""
         self._attrs[name] = value
+        self._node_def_encoding = None
 
     @property
     def attrs(self) -> dict:

@@ -763,8 +763,8 @@ def _stack_values(op: Operation, tensors: list[Tensor]) -> list[Tensor]:
             ret_names=[*body.ret_names[:n], *[f"stacked_{i}" for i in range(len(kept))]])
         fn.stacked = len(kept)
         function_lib.add_function(graph, fn)
-        op._attrs["body"] = function_lib.func_attr(fn.name)
-        op._attrs["_stacked_outputs"] = len(kept)
+        op._set_attr("body", function_lib.func_attr(fn.name))
+        op._set_attr("_stacked_outputs", len(kept))
         op._outputs = (*op._outputs, *[Tensor(op, len(op._outputs) + i, dtypes.variant,
                                               TensorShape([])) for i in range(len(new))])
         op._stacked = kept
@@ -841,7 +841,7 @@ def _while_grad(op, *grads):
                                                       element_shape=t._shape)
             value.set_shape(t._shape)
             if t._op in conditional():
-                value._op._attrs["_may_be_dead"] = True  # kept from a cond branch
+                value._op._set_attr("_may_be_dead", True)  # kept from a cond branch
             return value
 
         grad_body.capture_hook = forward_value
