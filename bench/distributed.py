@@ -77,11 +77,21 @@ def raw_chain(ray, seed: int = 0):
     return step, (w0, w1)
 
 
+def _warm(fn) -> None:
+    """Runs fn untimed until a session's step is compiled again: a session's compiled step is
+    torn down while the session waits for its turn (worker.compiled.IDLE_SECONDS)."""
+    from worker.compiled import COMPILE_AFTER
+
+    for _ in range(COMPILE_AFTER + 1):
+        fn()
+
+
 def interleaved_rates(fns: dict, rounds: int, min_time: float) -> dict:
     """Median rate of each fn, measured in alternating rounds (the machine drifts)."""
     rates = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
+            _warm(fn)
             rates[name].append(rate(fn, min_time=min_time, repeats=1))
     return {name: statistics.median(r) for name, r in rates.items()}
 
@@ -303,8 +313,9 @@ def _paired_seconds(sessions: dict, repeats: int) -> dict:
     times = {key: [] for key in sessions}
     for _ in range(repeats):
         for key, (sess, step, feed) in sessions.items():
-            times[key].append(median_seconds(functools.partial(sess.run, step, feed),
-                                             repeats=1))
+            run = functools.partial(sess.run, step, feed)
+            _warm(run)
+            times[key].append(median_seconds(run, repeats=3))
     return {key: statistics.median(t) for key, t in times.items()}
 
 
