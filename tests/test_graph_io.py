@@ -106,6 +106,31 @@ def test_untyped_placeholders_serialize_without_dtype_and_import_untyped():
         assert sess.run("y:0", {"x:0": 1}) == 3
 
 
+def test_repeated_attr_values_import_as_each_ops_own():
+    g = ts.Graph()
+    with g.as_default():
+        x = ts.placeholder(ts.float32, [2, 2], name="x")
+        for name in ("a", "b"):
+            with ts.colocate_with(x.op):
+                ts.identity(x, name=name)
+        ts.constant(np.float32(1.0), name="one")
+        ts.constant(np.float32(1.0), name="also_one")
+        ts.constant(np.float32(-1.0), name="minus_one")
+    g2 = ts.Graph()
+    with g2.as_default():
+        ts.import_graph_def(g.as_graph_def(), name="")
+    a, b = (g2.get_operation_by_name(n) for n in ("a", "b"))
+    assert a.get_attr("_class") == b.get_attr("_class") == [b"loc:@x"]
+    a.get_attr("_class").append(b"loc:@other")
+    assert b.get_attr("_class") == [b"loc:@x"]
+    values = [g2.get_operation_by_name(n).get_attr("value")
+              for n in ("one", "also_one", "minus_one")]
+    assert [float(v) for v in values] == [1.0, 1.0, -1.0]
+    assert not any(v.flags.writeable for v in values)
+    assert all(g2.get_operation_by_name(n).get_attr("dtype") is ts.float32
+               for n in ("one", "minus_one"))
+
+
 def test_unknown_attrs_are_kept_and_written_back():
     g = ts.Graph()
     with g.as_default():

@@ -18,7 +18,7 @@ import heapq
 import numpy as np
 
 from tensorslow.framework import dtypes, errors
-from tensorslow.framework.ops import REQUIRED, Graph, Operation, Tensor, get_default_graph
+from tensorslow.framework.ops import Graph, Operation, Tensor, get_default_graph
 from tensorslow.framework.tensor_shape import TensorShape
 from tensorslow.framework.tensor_util import _varint
 
@@ -332,15 +332,32 @@ def graph_to_graph_def(graph: Graph, add_shapes: bool = False, ops=None):
 
 def _parse_input(name: str):
     """("node", index, is_control) of a NodeDef input string."""
-    if name.startswith("^"):
+    if name[:1] == "^":
         return name[1:], -1, True
-    node, sep, index = name.rpartition(":")
-    if sep and index.isdigit():
+    if ":" not in name:
+        return name, 0, False
+    node, _, index = name.rpartition(":")
+    if index.isdigit():
         return node, int(index), False
     return name, 0, False
 
 
-def _topological_order(nodes, where: str) -> list:
+class _Node:
+    """A NodeDef's fields, each read from the message once (reading a field of a protobuf
+    message makes a new Python object every time)."""
+
+    __slots__ = ("name", "op", "inputs", "device", "attr")
+
+    def __init__(self, node):
+        self.name = node.name
+        self.op = node.op
+        # (input string, node name, output index or -1, is_control)
+        self.inputs = [(text, *_parse_input(text)) for text in node.input]
+        self.device = node.device
+        self.attr = node.attr
+
+
+def _topological_order(nodes: list[_Node], where: str) -> list[_Node]:
     """Nodes ordered so each comes after its inputs: Kahn's algorithm, iterative, preferring
     the file's own order among ready nodes (stable names and creation order)."""
     by_name, position = {}, {}
@@ -356,27 +373,25 @@ def _topological_order(nodes, where: str) -> list:
     # GraphDefs that way), and one pass proves it.
     seen: set[str] = set()
     for node in nodes:
-        for inp in node.input:
-            src = _parse_input(inp)[0]
-            if src not in seen:
+        for inp in node.inputs:
+            if inp[1] not in seen:
                 break
         else:
             seen.add(node.name)
             continue
         break
     else:
-        return list(nodes)
+        return nodes
     remaining: dict[str, int] = {}
     consumers: dict[str, list[str]] = {}
     ready: list[tuple[int, str]] = []
     for node in nodes:
         deps = set()
-        for inp in node.input:
-            src = _parse_input(inp)[0]
+        for text, src, _, _ in node.inputs:
             if src not in by_name:
                 raise errors.InvalidArgumentError(
                     None, None, f"{where}: node '{node.name}' has an input from a node that "
-                    f"does not exist: '{inp}'")
+                    f"does not exist: '{text}'")
             deps.add(src)
         remaining[node.name] = len(deps)
         for d in deps:
@@ -423,18 +438,21 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
         from tensorslow.framework.ops import convert_to_tensor
 
         mapped[(src, index)] = convert_to_tensor(value)
-    for key in mapped:
-        if not any(node.name == key[0] for node in graph_def.node):
-            raise ValueError(f"Attempted to map inputs that were not found in graph_def: "
-                             f"[{key[0]}:{key[1]}]")
-    order = _topological_order(list(graph_def.node), source)
     from tensorslow.framework import function
 
-    with function.LibraryImporter(graph, graph_def.library, source) as library:
-        # Functions are read first, each when a node (or another function) first names it,
-        # so a function the engine cannot run is refused before any node is added.
-        library.convert_all()
-        with _collection_paused():
+    with _collection_paused():
+        nodes = [_Node(node) for node in graph_def.node]
+        if mapped:
+            names = {node.name for node in nodes}
+            for key in mapped:
+                if key[0] not in names:
+                    raise ValueError(f"Attempted to map inputs that were not found in "
+                                     f"graph_def: [{key[0]}:{key[1]}]")
+        order = _topological_order(nodes, source)
+        with function.LibraryImporter(graph, graph_def.library, source) as library:
+            # Functions are read first, each when a node (or another function) first names
+            # it, so a function the engine cannot run is refused before any node is added.
+            library.convert_all()
             created = _import_nodes(graph, order, mapped, prefix, source)
     if return_elements is None:
         return None
@@ -454,33 +472,37 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
     return out
 
 
-def _import_nodes(graph, order, mapped, prefix: str, source: str) -> dict[str, Operation]:
+def _import_nodes(graph, order: list[_Node], mapped, prefix: str,
+                  source: str) -> dict[str, Operation]:
     from tensorslow.framework.ops import get_op_info
 
     created: dict[str, Operation] = {}
+    infos: dict[str, object] = {}
+    memo: dict = {}
     for node in order:
         where = f"{source}, node '{node.name}'"
-        info = get_op_info(node.op)
+        info = infos.get(node.op)
         if info is None:
-            raise errors.NotFoundError(None, None, f"{where}: Op type not registered "
-                                       f"'{node.op}'")
+            info = infos[node.op] = get_op_info(node.op)
+            if info is None:
+                raise errors.NotFoundError(None, None, f"{where}: Op type not registered "
+                                           f"'{node.op}'")
         inputs, controls = [], []
-        for inp in node.input:
-            src, index, control = _parse_input(inp)
+        for text, src, index, control in node.inputs:
             if control:
                 controls.append(created[src])
                 continue
-            if (src, index) in mapped:
+            if mapped and (src, index) in mapped:
                 inputs.append(mapped[(src, index)])
                 continue
-            src_op = created[src]
-            if index >= len(src_op._outputs):
+            outputs = created[src]._outputs
+            if index >= len(outputs):
                 raise errors.InvalidArgumentError(
-                    None, None, f"{where}: input '{inp}' names output {index} of "
-                    f"'{src}', which has {len(src_op._outputs)} outputs")
-            inputs.append(src_op._outputs[index])
-        attrs = node_attrs(node, info, where)
-        if "_class" in attrs and prefix:
+                    None, None, f"{where}: input '{text}' names output {index} of "
+                    f"'{src}', which has {len(outputs)} outputs")
+            inputs.append(outputs[index])
+        attrs = node_attrs(node, info, where, memo)
+        if prefix and "_class" in attrs:
             attrs["_class"] = [_prefixed_class(c, prefix) for c in attrs["_class"]]
         op = Operation.__new__(Operation)
         try:
@@ -494,17 +516,39 @@ def _import_nodes(graph, order, mapped, prefix: str, source: str) -> dict[str, O
     return created
 
 
-def node_attrs(node, info, where: str) -> dict:
-    """The attrs of a NodeDef as Python values, checked against what its op declares."""
+# An attr value's encoding no longer than this is converted once per import (`node_attrs`'
+# memo): types, flags, shapes and small constants repeat from node to node.
+_MEMO_BYTES = 1024
+_SHAREABLE = (dtypes.DType, TensorShape, str, bytes, int, float, np.ndarray)
+
+
+def node_attrs(node, info, where: str, memo: dict | None = None) -> dict:
+    """The attrs of a NodeDef (or a `_Node`) as Python values, checked against what its op
+    declares. `memo` (a dict the caller keeps) lets values repeated across nodes be
+    converted once: immutable values are shared, lists are copied."""
     attrs = {}
-    for attr_name, value in node.attr.items():
+    declared = info.attrs
+    attr_map = node.attr
+    for attr_name in attr_map:  # not .items(): the Mapping mixin's is slower
         if attr_name == "_output_shapes":
             continue
-        declared = info.attrs.get(attr_name)
-        attrs[attr_name] = attr_from_proto(value, declared[0] if declared else None,
-                                           f"{where}, attr '{attr_name}'")
-    for attr_name, (_, default) in info.attrs.items():
-        if attr_name not in attrs and default is REQUIRED:
+        msg = attr_map[attr_name]
+        kind = declared[attr_name][0] if attr_name in declared else None
+        if memo is None:
+            attrs[attr_name] = attr_from_proto(msg, kind, f"{where}, attr '{attr_name}'")
+            continue
+        key = (kind, msg.SerializeToString())
+        value = memo.get(key, memo)
+        if value is memo:
+            value = attr_from_proto(msg, kind, f"{where}, attr '{attr_name}'")
+            if len(key[1]) <= _MEMO_BYTES and (
+                    isinstance(value, _SHAREABLE) or value is None
+                    or type(value) is list and all(isinstance(v, _SHAREABLE[:-1])
+                                                   for v in value)):
+                memo[key] = value
+        attrs[attr_name] = list(value) if type(value) is list else value
+    for attr_name in info.required:
+        if attr_name not in attrs:
             raise errors.InvalidArgumentError(None, None, f"{where}: missing required "
                                               f"attr '{attr_name}'")
     return attrs

@@ -52,6 +52,16 @@ class OpInfo:
     attrs: dict = field(default_factory=dict)
     ref_inputs: tuple = ()
     stateful: bool = False
+    # From `attrs`: the (name, default) of each optional attr, and the names of required ones.
+    defaults: tuple = field(init=False, repr=False, compare=False)
+    required: tuple = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        items = self.attrs.items()
+        object.__setattr__(self, "defaults", tuple((name, default) for name, (_, default)
+                                                   in items if default is not REQUIRED))
+        object.__setattr__(self, "required", tuple(name for name, (_, default) in items
+                                                   if default is REQUIRED))
 
 
 REQUIRED = object()
@@ -569,7 +579,8 @@ class Graph:
         tensors = []
         info = _OPS.get(op_type)
         for i, t in enumerate(inputs):
-            t = convert_to_tensor(t) if not isinstance(t, Tensor) else t
+            if not isinstance(t, Tensor):
+                t = convert_to_tensor(t)
             if t._op._graph is not self:
                 if self._outer_graph is None:
                     raise errors.InvalidGraphElementError(
@@ -582,15 +593,14 @@ class Graph:
             tensors.append(t)
         context = self._cond_context
         if context is not None:
-            info = _OPS.get(op_type)
             refs = info.ref_inputs if info is not None else ()
             tensors, control_inputs = context.enter_op(tensors, list(control_inputs), refs)
         if info is None:
             if type(op).compute is None:
                 raise errors.NotFoundError(None, None, f"Op type not registered '{op_type}'")
             info = OpInfo(op_type, _seed_style_infer, _seed_style_kernel)
-        for attr_name, (_, default) in info.attrs.items():
-            if attr_name not in attrs and default is not REQUIRED:
+        for attr_name, default in info.defaults:
+            if attr_name not in attrs:
                 attrs[attr_name] = default
         op._graph = self
         op._type = op_type
@@ -608,11 +618,12 @@ class Graph:
             raise errors.InvalidArgumentError(None, None, f"Duplicate node name in graph: "
                                               f"'{op._name}'")
         controls = list(control_inputs)
-        input_ops = {t._op for t in tensors}
-        for c in self._current_control_inputs():
-            if c not in input_ops and c not in controls:
-                controls.append(c)
-        op._control_inputs = tuple(_as_control_op(c, self) for c in controls)
+        if self._control_stack:
+            input_ops = {t._op for t in tensors}
+            for c in self._current_control_inputs():
+                if c not in input_ops and c not in controls:
+                    controls.append(c)
+        op._control_inputs = tuple([_as_control_op(c, self) for c in controls])
         op._device = ""
         if self._colocation_stack:
             target = self._colocation_stack[-1]
@@ -629,12 +640,13 @@ class Graph:
         except (TypeError, ValueError) as e:
             cls = errors.BuildTypeError if isinstance(e, TypeError) else errors.BuildShapeError
             raise cls(None, op, f"{e} (while building '{op._name}', op type {op_type})") from None
-        op._outputs = tuple(Tensor(op, i, dt, as_shape(shape)) for i, (dt, shape)
-                            in enumerate(specs))
+        op._outputs = tuple([Tensor(op, i, dt, as_shape(shape)) for i, (dt, shape)
+                             in enumerate(specs)])
         for t in tensors:
             t._consumers.append(op)
-        op._id = len(self._ops)
-        self._ops.append(op)
+        ops = self._ops
+        op._id = len(ops)
+        ops.append(op)
         self._nodes_by_name[op._name] = op
         self._version += 1
         if context is not None:
@@ -642,11 +654,14 @@ class Graph:
 
     def _mark_name_used(self, name: str) -> None:
         key = name.lower()
-        self._names_in_use[key] = max(self._names_in_use.get(key, 0), 1)
+        names = self._names_in_use
+        if not names.get(key):
+            names[key] = 1
         # A name "a_3" also reserves the suffix, so unique_name("a") never makes it again.
-        base, _, suffix = key.rpartition("_")
-        if base and suffix.isdigit():
-            self._names_in_use.setdefault(base, 1)
+        if "_" in key:
+            base, _, suffix = key.rpartition("_")
+            if base and suffix.isdigit():
+                names.setdefault(base, 1)
 
     # -- lookup --------------------------------------------------------------------------------
     def get_operations(self) -> list[Operation]:

@@ -103,6 +103,9 @@ class TensorShape:
         else:
             out = []
             for d in dims:
+                if d is None or type(d) is int and d >= 0:
+                    out.append(d)
+                    continue
                 d = dimension_value(d)
                 if d is not None:
                     if int(d) < 0:

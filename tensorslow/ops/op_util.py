@@ -70,7 +70,7 @@ def require_dtype(t: Tensor, allowed, op_name: str, arg: str = "x") -> None:
     """Raises BuildTypeError when a typed tensor's dtype is not one the op takes."""
     if t._dtype is None:
         return
-    if not any(t._dtype.base_dtype == a for a in allowed):
+    if t._dtype.base_dtype not in allowed:
         names = ", ".join(a.name for a in allowed)
         raise errors.BuildTypeError(None, None, f"Value passed to parameter '{arg}' has DataType "
                                     f"{t._dtype.name} not in list of allowed values: {names}")
