@@ -1,7 +1,13 @@
 """Graph and tensor serialization against what protobuf itself costs.
 
 - A 10,000-node graph: as_graph_def + SerializeToString + parse + import_graph_def, against
-  protobuf alone serializing and parsing the same GraphDef (the floor: no conversion).
+  protobuf alone serializing and parsing the same GraphDef (the floor: no conversion); then
+  each half on its own: export (as_graph_def + SerializeToString) against SerializeToString,
+  and import (parse + import_graph_def into a new graph) against parsing. Export is measured
+  as repeated (each op's NodeDef is kept once made) and first (nothing kept yet).
+- The same round trip in TensorFlow's tf.compat.v1, in a process of its own (this Python when
+  it has TensorFlow, or the one named by TENSORSLOW_BENCH_TF_PYTHON), its loop taking turns
+  with ours.
 - A 64 MB float32 array: make_tensor_proto against `tobytes()` + assigning tensor_content,
   and make_ndarray against `bytes(tensor_content)` + `np.frombuffer`.
 
@@ -11,42 +17,103 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 
-from bench.harness import Row, median_seconds, print_table
+from bench.harness import (
+    Row,
+    TensorFlowLoops,
+    loop_rates,
+    median_seconds,
+    print_table,
+    serve_loops,
+    tensorflow_python,
+    timed_loop,
+)
 
 
-def _chain_graph(ts, n: int):
-    g = ts.Graph()
+def _chain_graph(tf, n: int):
+    """relu(t·W + 1) chained until the graph has n ops (in TensorSlow or TensorFlow)."""
+    g = tf.Graph()
     with g.as_default():
-        x = ts.placeholder(ts.float32, [None, 8], name="x")
-        w = ts.constant(np.ones((8, 8), np.float32))
+        x = tf.placeholder(tf.float32, [None, 8], name="x")
+        w = tf.constant(np.ones((8, 8), np.float32))
         t = x
         while len(g.get_operations()) < n:
-            t = ts.nn.relu(ts.matmul(t, w) + 1.0)
+            t = tf.nn.relu(tf.matmul(t, w) + 1.0)
     return g
 
 
-def measure_graph(n: int = 10_000) -> Row:
+def _import(tf, blob: bytes) -> None:
+    with tf.Graph().as_default():
+        tf.import_graph_def(tf.GraphDef.FromString(blob), name="")
+
+
+def round_trip(tf, g):
+    """The call to time: graph `g` to bytes and into a new graph."""
+    return lambda: _import(tf, g.as_graph_def().SerializeToString())
+
+
+def _tensorflow_loop(n: int):
+    python = tensorflow_python()
+    if not python:
+        print("\n(no TensorFlow here and TENSORSLOW_BENCH_TF_PYTHON unset: no TensorFlow row "
+              "this run)")
+        return None
+    try:
+        return TensorFlowLoops(python, "bench.graph_io", ["--nodes", str(n)])
+    except (OSError, RuntimeError) as e:
+        print(f"TensorFlow baseline failed: {e}", file=sys.stderr)
+        return None
+
+
+def measure_graph(n: int = 10_000) -> list[Row]:
     import tensorslow as ts
-    from tensorslow import proto
 
     g = _chain_graph(ts, n)
     graph_def = g.as_graph_def()
-    data = graph_def.SerializeToString()
+    blob = graph_def.SerializeToString()
+    nodes = len(graph_def.node)
 
-    def ours():
-        blob = g.as_graph_def().SerializeToString()
-        with ts.Graph().as_default():
-            ts.import_graph_def(proto.GraphDef.FromString(blob), name="")
+    def first_export():
+        for op in g._ops:
+            op._node_def_encoding = None  # as just built (or imported): nothing kept
+        g.as_graph_def().SerializeToString()
 
-    def floor():
-        proto.GraphDef.FromString(graph_def.SerializeToString())
-
-    t_ours, t_floor = median_seconds(ours, repeats=3), median_seconds(floor, repeats=5)
-    return Row(f"graph of {len(graph_def.node):,} nodes: to bytes and back (graphs/s)",
-               1 / t_ours, 1 / t_floor, f"protobuf, {len(data) / 1e6:.1f} MB", "/s")
+    loops = {
+        "round trip": timed_loop(round_trip(ts, g)),
+        "protobuf round trip": timed_loop(
+            lambda: ts.GraphDef.FromString(graph_def.SerializeToString())),
+        "export": timed_loop(lambda: g.as_graph_def().SerializeToString()),
+        "first export": timed_loop(first_export),
+        "serialize": timed_loop(graph_def.SerializeToString),
+        "import": timed_loop(lambda: _import(ts, blob)),
+        "parse": timed_loop(lambda: ts.GraphDef.FromString(blob)),
+    }
+    tf_loops = _tensorflow_loop(n)
+    try:
+        if tf_loops is not None:
+            loops["TensorFlow round trip"] = tf_loops.loop("round_trip")
+        rates = loop_rates(loops, min_time=0.3, repeats=5)
+    finally:
+        if tf_loops is not None:
+            tf_loops.close()
+    print(f"\n{nodes:,}-node graph, us per node: " + ", ".join(
+        f"{key} {1e6 / (rate * nodes):.2f}" for key, rate in rates.items()))
+    what = f"graph of {nodes:,} nodes"
+    rows = [Row(f"{what}: to bytes and back (graphs/s)", rates["round trip"],
+                rates["protobuf round trip"], f"protobuf, {len(blob) / 1e6:.1f} MB", "/s", 0.1),
+            Row(f"{what}: export (graphs/s)", rates["export"], rates["serialize"],
+                "SerializeToString", "/s"),
+            Row(f"{what}: first export (graphs/s)", rates["first export"], rates["serialize"],
+                "SerializeToString", "/s"),
+            Row(f"{what}: import (graphs/s)", rates["import"], rates["parse"], "FromString",
+                "/s")]
+    if "TensorFlow round trip" in rates:
+        rows.append(Row(f"{what}: to bytes and back (graphs/s)", rates["round trip"],
+                        rates["TensorFlow round trip"], "tf.compat.v1", "/s"))
+    return rows
 
 
 def measure_tensors(megabytes: int = 64) -> list[Row]:
@@ -77,8 +144,12 @@ def measure_tensors(megabytes: int = 64) -> list[Row]:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=10_000)
+    parser.add_argument("--serve-tensorflow-loops", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    rows = [measure_graph(args.nodes)] + measure_tensors()
+    if args.serve_tensorflow_loops:
+        serve_loops({"round_trip": lambda tf: round_trip(tf, _chain_graph(tf, args.nodes))})
+        return
+    rows = measure_graph(args.nodes) + measure_tensors()
     print_table("Serialization against protobuf's own cost (higher ratio is better)", rows)
 
 

@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 # A loop: runs the measured thing n times and returns the seconds it took. Loops let a
@@ -122,15 +122,15 @@ class TensorFlowLoops:
     """A suite's programs built on TensorFlow in a process of their own, each timed on request,
     so that its loops take turns with ours (both then see the same load on a shared machine).
 
-    `module` is the suite (`bench.core`, say): run with `--serve-tensorflow-loops` it calls
-    `serve_loops` with its programs. Keras 2 is asked for (TF_USE_LEGACY_KERAS) so that the
-    tf.compat.v1 layers and RNN cells are TF1's.
+    `module` is the suite (`bench.core`, say): run with `--serve-tensorflow-loops` (and
+    `args`) it calls `serve_loops` with its programs. Keras 2 is asked for (TF_USE_LEGACY_KERAS)
+    so that the tf.compat.v1 layers and RNN cells are TF1's.
     """
 
-    def __init__(self, python: str, module: str):
+    def __init__(self, python: str, module: str, args: Sequence[str] = ()):
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
-        self.proc = subprocess.Popen([python, "-m", module, "--serve-tensorflow-loops"],
+        self.proc = subprocess.Popen([python, "-m", module, "--serve-tensorflow-loops", *args],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, cwd=root, env=env)
         line = self.proc.stdout.readline()
