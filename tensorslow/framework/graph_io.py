@@ -7,6 +7,19 @@ rejected. Untyped (seed-style) tensors serialize without their dtype attr and re
 
 Reading never evaluates anything: nodes are checked (op registered, inputs exist, no cycles,
 attr types match what the op uses) and every problem is a `ts.errors` error naming the node.
+
+Writing keeps each op's serialized NodeDef on the op once made (`Operation._node_def_encoding`,
+unless it is large) and a GraphDef is the join of them, parsed once. The encoding is dropped
+whenever the op changes: attrs change only through `Operation._set_attr` and the device only
+through `_set_device`; name, type and inputs never change; attr values are immutable (constants
+are read-only arrays) or replaced, never changed in place. Each attr is encoded as a map entry
+of its own, in the op's order, so the parsed map is built in the order assigning the attrs one
+by one builds it, and serializes to the same bytes. `_output_shapes` (add_shapes) is added
+anew each time: shapes change.
+
+Reading converts an attr value met before in the same import (same declared kind, same bytes)
+once: immutable values (dtypes, shapes, scalars, read-only constants) are shared between ops,
+lists of them copied for each op.
 """
 
 from __future__ import annotations
