@@ -25,6 +25,7 @@ lists of them copied for each op.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import heapq
 
@@ -40,6 +41,7 @@ GRAPH_DEF_VERSION = 2474
 GRAPH_DEF_VERSION_MIN_CONSUMER = 0
 
 
+@functools.cache
 def _pb():
     from tensorslow import proto
 
@@ -240,6 +242,13 @@ _NODE_TAG = b"\n"  # GraphDef field 1 (node), length-delimited
 _KEPT_ENCODING_BYTES = 1 << 16
 
 
+# Attr map entries of the common immutable values (dtypes, flags, ints, names), by (attr name,
+# kind, value type, value): the same few recur across ops. Floats are left out (0.0 == -0.0).
+_ENTRY_KEYS = frozenset((dtypes.DType, bool, int, str, bytes))
+_ENTRIES: dict = {}
+_MAX_ENTRIES = 4096
+
+
 def _input_name(t: Tensor) -> str:
     return t._op._name if t._value_index == 0 else f"{t._op._name}:{t._value_index}"
 
@@ -252,9 +261,9 @@ def _node_encoding(op: Operation) -> bytes:
     if data is not None:
         return data
     pb = _pb()
-    head = pb.NodeDef(name=op._name, op=op._type, device=op._device)
-    head.input.extend(_input_name(t) for t in op._inputs)
-    head.input.extend("^" + c._name for c in op._control_inputs)
+    head = pb.NodeDef(name=op._name, op=op._type, device=op._device,
+                      input=[*map(_input_name, op._inputs),
+                             *("^" + c._name for c in op._control_inputs)])
     body = [head.SerializeToString()]
     # One map entry at a time, in the op's order: parsing then inserts the attrs in the
     # order assigning them one by one would, and the map serializes as it would have.
@@ -262,19 +271,32 @@ def _node_encoding(op: Operation) -> bytes:
     for name, value in op._attrs.items():
         if value is None:
             continue  # an untyped dtype, or an optional attr never set
-        entry = pb.NodeDef()
         kind = declared[name][0] if name in declared else None
-        try:
-            attr_to_proto(kind, value, entry.attr[name])
-        except (TypeError, ValueError) as e:
-            raise errors.InvalidArgumentError(None, op, f"Cannot serialize attr '{name}' of "
-                                              f"node '{op._name}': {e}") from None
-        body.append(entry.SerializeToString())
+        key = (name, kind, type(value), value) if type(value) in _ENTRY_KEYS else None
+        entry = _ENTRIES.get(key) if key is not None else None
+        if entry is None:
+            entry = _attr_entry(op, name, kind, value)
+            if key is not None:
+                if len(_ENTRIES) >= _MAX_ENTRIES:
+                    _ENTRIES.clear()
+                _ENTRIES[key] = entry
+        body.append(entry)
     message = b"".join(body)
     data = _NODE_TAG + _varint(len(message)) + message
     if len(data) <= _KEPT_ENCODING_BYTES:
         op._node_def_encoding = data
     return data
+
+
+def _attr_entry(op: Operation, name: str, kind, value) -> bytes:
+    """The encoding of attr `name` as an entry of a NodeDef's attr map."""
+    entry = _pb().NodeDef()
+    try:
+        attr_to_proto(kind, value, entry.attr[name])
+    except (TypeError, ValueError) as e:
+        raise errors.InvalidArgumentError(None, op, f"Cannot serialize attr '{name}' of "
+                                          f"node '{op._name}': {e}") from None
+    return entry.SerializeToString()
 
 
 def _node_message(data: bytes) -> memoryview:
