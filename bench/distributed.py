@@ -197,17 +197,15 @@ def gradient_arrays(seed: int) -> list[np.ndarray]:
 
 
 def all_reduce_graph(ts, algorithm: str):
+    from bench.training import gradient_variables
     from worker.allreduce import all_reduce
 
     devices = ["/job:worker/task:0", "/job:worker/task:1"]
     g = ts.Graph()
     with g.as_default():
-        grads = []
-        for i, dev in enumerate(devices):
-            with ts.device(dev):
-                grads.append([ts.Variable(a, name=f"g{i}_{k}").value()
-                              for k, a in enumerate(gradient_arrays(i))])
-        reduced = all_reduce(grads, devices, algorithm=algorithm)
+        grads = gradient_variables(ts, devices, [gradient_arrays(i) for i in range(2)])
+        reduced = all_reduce([[v.value() for v in vs] for vs in grads], devices,
+                             algorithm=algorithm)
         totals = []
         for dev, tensors in zip(devices, reduced, strict=True):
             with ts.device(dev):

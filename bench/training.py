@@ -110,6 +110,15 @@ def _gradient_shapes():
     return shapes
 
 
+def gradient_variables(ts, devices, arrays_per_worker) -> list[list]:
+    """Per worker, its gradient arrays as variables ("g<worker>_<k>") on its device."""
+    grads = []
+    for i, (dev, arrays) in enumerate(zip(devices, arrays_per_worker, strict=True)):
+        with ts.device(dev):
+            grads.append([ts.Variable(a, name=f"g{i}_{k}") for k, a in enumerate(arrays)])
+    return grads
+
+
 def build_aggregation(ts, aggregation: str):
     """Only the aggregation: gradient-sized variables on 2 workers, summed (ps) or
     all-reduced (all_reduce: direct at 2 workers); the step fetches one scalar so nothing
@@ -121,11 +130,8 @@ def build_aggregation(ts, aggregation: str):
     devices = ["/job:worker/task:0", "/job:worker/task:1"]
     g = ts.Graph()
     with g.as_default():
-        grads = []
-        for i, dev in enumerate(devices):
-            with ts.device(dev):
-                grads.append([ts.Variable(rng.randn(*s).astype(np.float32), name=f"g{i}_{k}")
-                              for k, s in enumerate(shapes)])
+        grads = gradient_variables(ts, devices, [[rng.randn(*s).astype(np.float32)
+                                                  for s in shapes] for _ in devices])
         if aggregation == "ps":
             with ts.device("/job:ps/task:0"):
                 sums = [ts.add_n([grads[0][k], grads[1][k]]) for k in range(len(shapes))]

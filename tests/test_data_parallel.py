@@ -150,14 +150,24 @@ def test_tf1_in_graph_replication_as_written():
     np.testing.assert_allclose(losses, expected_losses, rtol=1e-5)
 
 
+def _worker_values(n):
+    """Two arrays per worker, for n workers."""
+    rng = np.random.RandomState(n)
+    return [[rng.randn(3, 2).astype(np.float32), rng.randn(7).astype(np.float32)]
+            for _ in range(n)]
+
+
+def _on_workers(values):
+    """The workers' devices, and their values as constants in the default graph."""
+    devices = [f"/job:worker/task:{i}" for i in range(len(values))]
+    return devices, [[ts.constant(v) for v in vs] for vs in values]
+
+
 @pytest.mark.parametrize("n", [2, 3, 5])
 def test_ring_all_reduce_sums_and_means(n):
-    rng = np.random.RandomState(n)
-    values = [[rng.randn(3, 2).astype(np.float32), rng.randn(7).astype(np.float32)]
-              for _ in range(n)]
+    values = _worker_values(n)
     with ts.Graph().as_default() as g:
-        devices = [f"/job:worker/task:{i}" for i in range(n)]
-        tensors = [[ts.constant(v) for v in vs] for vs in values]
+        devices, tensors = _on_workers(values)
         summed = ring_all_reduce(tensors, devices, average=False)
         meaned = ring_all_reduce(tensors, devices)
         hops = [op for op in g.get_operations() if "/reduce_" in op.name or "/gather_" in op.name]
@@ -184,12 +194,9 @@ def test_ring_all_reduce_checks_its_inputs():
 
 @pytest.mark.parametrize("n", [2, 3, 5])
 def test_direct_all_reduce_gives_every_worker_the_same_sums_and_means(n):
-    rng = np.random.RandomState(n)
-    values = [[rng.randn(3, 2).astype(np.float32), rng.randn(7).astype(np.float32)]
-              for _ in range(n)]
+    values = _worker_values(n)
     with ts.Graph().as_default() as g:
-        devices = [f"/job:worker/task:{i}" for i in range(n)]
-        tensors = [[ts.constant(v) for v in vs] for vs in values]
+        devices, tensors = _on_workers(values)
         summed = direct_all_reduce(tensors, devices, average=False)
         meaned = direct_all_reduce(tensors, devices)
         ring = ring_all_reduce(tensors, devices)
