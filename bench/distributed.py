@@ -258,8 +258,9 @@ def all_reduce_rates(ts, ray, quick: bool) -> tuple[list[Row], list[str]]:
     notes = [f"All-reduce of {mb:.1f} MB: direct {1e3 / rates['auto']:.1f} ms, ring "
              f"{1e3 / rates['ring']:.1f} ms, raw Ray reduce {1e3 / rates['raw']:.1f} ms a step. "
              "At 2 workers all_reduce sends each worker's gradients to the other in one round "
-             "(4 actor calls, as many objects as the raw reduce); the ring takes two rounds of "
-             "half-size chunks, plus flattening and joining (6 calls)."]
+             "(a stage per worker to send, one to add: as many transfers as the raw reduce, "
+             "run as a Compiled Graph); the ring takes two rounds of half-size chunks, plus "
+             "flattening and joining (three stages per worker)."]
     return rows, notes
 
 
