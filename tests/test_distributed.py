@@ -160,7 +160,7 @@ def test_a_compiled_step_slower_than_its_plain_runs_is_dropped_saying_why_once(c
         sess._keep_ratio = 0.0  # every compiled run counts as slower than the plain ones
         sess.run(init)
         got = [sess.run(loss, feed) for _ in range(COMPILE_AFTER - 1)]  # plain calls
-        got += [sess.run(loss, feed) for _ in range(JUDGE_RUNS + 1)]  # compiled, judged
+        got += [sess.run(loss, feed) for _ in range(JUDGE_RUNS)]  # compiled, then judged
         assert sess._compiled is None  # dropped (the log below says it ran compiled)
         got += [sess.run(loss, feed) for _ in range(2 * COMPILE_AFTER)]
         assert sess._compiled is None  # its plan is not compiled again

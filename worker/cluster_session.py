@@ -26,9 +26,8 @@ or a dict with any of:
     compiled_graphs    (default True) a step run several times in a row becomes a Ray
                        Compiled Graph (worker.compiled), with no driver round trip between
                        its stages; a step it cannot take (a packet of tensors between
-                       processes over 16 MB or of unknown size, a failed compile) or whose
-                       first compiled runs are slower than its plain ones runs as plain
-                       actor calls, the reason logged once. False: always plain
+                       processes over 16 MB or of unknown size, a failed compile) runs as
+                       plain actor calls, the reason logged once. False: always plain
                        actor calls
 
 Faults: every wait on Ray has a deadline. A worker actor that dies (its process killed, its node
@@ -353,15 +352,14 @@ class ClusterSession(Session):
             return result, None
 
     def _judge(self, compiled, seconds: float) -> None:
-        """Keeps a compiled step only if its first runs (but the very first) were not slower
-        than the plain runs of the streak that compiled it (worker.compiled.keep_compiled);
-        else drops it and runs its plan as plain actor calls from now on, saying why once."""
+        """Keeps a compiled step only if its first runs were faster than the plain runs of
+        the streak that compiled it (worker.compiled.keep_compiled); else drops it and runs
+        its plan as plain actor calls from now on, saying why once."""
         compiled.seconds.append(seconds)
-        if len(compiled.seconds) != JUDGE_RUNS + 1 or not compiled.plain_seconds:
+        if len(compiled.seconds) != JUDGE_RUNS or not compiled.plain_seconds:
             return
         from worker.compiled import keep_compiled
 
-        del compiled.seconds[0]  # the actors' compiled loops were starting
         if keep_compiled(compiled.plain_seconds, compiled.seconds, self._keep_ratio):
             return
         compiled.plan.compile_failed = True

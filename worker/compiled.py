@@ -24,9 +24,8 @@ loop keeps its step compiled; a session left waiting gives the machine its cores
 Spinning also costs a running step when the machine has fewer free cores than the graph has
 processes: two workers computing while their driver (and a parameter server) spin on two cores
 ran 1.5-2.4 times slower compiled than as plain calls (a data-parallel step of 1,024-4,096
-examples). So a compiled step is judged by its runs 2 to JUDGE_RUNS + 1 (the first compiled
-runs are slow, up to tens of ms, while the actors' loops start) against the plain runs of the
-streak that compiled it (all but the first, which warms caches up), and kept only if not
+examples). So a compiled step is judged by its first JUDGE_RUNS runs against the plain runs of
+the streak that compiled it (all but the first, which warms caches up), and kept only if not
 slower (keep_compiled); else its plan runs as plain actor calls from then on, the reason logged
 once.
 
@@ -49,7 +48,7 @@ _log = logging.getLogger("tensorslow.worker")
 COMPILE_AFTER = 4    # runs in a row, each within IDLE_SECONDS of the one before
 IDLE_SECONDS = 1.0   # a compiled step unused this long is torn down
 MAX_PACKET_BYTES = 16 << 20
-JUDGE_RUNS = 4       # compiled runs (after the first) compared with the plain runs before
+JUDGE_RUNS = 3       # compiled runs compared with the plain runs before them
 KEEP_RATIO = 1.0     # kept if median(compiled) <= KEEP_RATIO * median(plain)
 
 
