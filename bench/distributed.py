@@ -78,11 +78,11 @@ def raw_chain(ray, seed: int = 0):
 
 
 def _warm(fn) -> None:
-    """Runs fn untimed until a session's step is compiled again and judged (a session's
-    compiled step is torn down while the session waits for its turn: worker.compiled)."""
-    from worker.compiled import COMPILE_AFTER, JUDGE_RUNS
+    """Runs fn untimed until a session's step is compiled again: a session's compiled step is
+    torn down while the session waits for its turn (worker.compiled.IDLE_SECONDS)."""
+    from worker.compiled import COMPILE_AFTER
 
-    for _ in range(COMPILE_AFTER + JUDGE_RUNS + 1):
+    for _ in range(COMPILE_AFTER + 1):
         fn()
 
 

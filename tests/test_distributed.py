@@ -115,7 +115,6 @@ def test_a_repeated_step_runs_as_a_compiled_graph_by_default_and_matches_in_proc
     with ts.Session(graph=g) as local:
         expected = steps(local)
     with ts.Session("ray", graph=g) as sess:
-        sess._keep_ratio = float("inf")  # kept however fast: the judge has a test of its own
         got = steps(sess)
         assert sess._compiled is not None
     assert_same(expected, got)
@@ -149,38 +148,6 @@ def test_an_idle_compiled_step_is_torn_down_and_compiles_again_when_repeated():
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
-def test_a_compiled_step_slower_than_its_plain_runs_is_dropped_saying_why_once(caplog):
-    from worker.compiled import COMPILE_AFTER, JUDGE_RUNS
-
-    g, loss, _, feed = mlp(["/job:worker/task:0", "/job:worker/task:1", "/job:worker/task:0"])
-    with g.as_default():
-        init = ts.global_variables_initializer()
-    caplog.set_level("INFO", logger="tensorslow.worker")
-    with ts.Session("ray", graph=g) as sess:
-        sess._keep_ratio = 0.0  # every compiled run counts as slower than the plain ones
-        sess.run(init)
-        got = [sess.run(loss, feed) for _ in range(COMPILE_AFTER - 1)]  # plain calls
-        got += [sess.run(loss, feed) for _ in range(JUDGE_RUNS)]  # compiled, then judged
-        assert sess._compiled is None  # dropped (the log below says it ran compiled)
-        got += [sess.run(loss, feed) for _ in range(2 * COMPILE_AFTER)]
-        assert sess._compiled is None  # its plan is not compiled again
-    with ts.Session(graph=g) as local:
-        local.run(init)
-        expected = local.run(loss, feed)
-    np.testing.assert_allclose(got, [expected] * len(got), rtol=1e-6)
-    said = [r.getMessage() for r in caplog.records if "compiled runs took" in r.getMessage()]
-    assert len(said) == 1 and "as plain calls" in said[0], said
-
-
-def test_keep_compiled_compares_medians():
-    from worker.compiled import keep_compiled
-
-    assert keep_compiled([0.010, 0.012], [0.004, 0.030, 0.005])  # one slow run decides nothing
-    assert not keep_compiled([0.040, 0.042], [0.062, 0.060, 0.020])
-    assert keep_compiled([0.040], [0.043, 0.044, 0.042], ratio=1.1)
-    assert not keep_compiled([0.040], [0.045, 0.046, 0.044], ratio=1.1)
-
-
 def test_a_step_moving_megabytes_between_workers_still_runs_as_a_compiled_graph():
     value = np.random.RandomState(0).randn(512, 1024).astype(np.float32)
     g = ts.Graph()
@@ -193,7 +160,6 @@ def test_a_step_moving_megabytes_between_workers_still_runs_as_a_compiled_graph(
             total = ts.reduce_sum(h)
     scales = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
     with ts.Session("ray", graph=g) as sess:
-        sess._keep_ratio = float("inf")  # the size is the point here, not the judge
         sess.run(v.initializer)
         got = [sess.run(total, {x: s}) for s in scales]
         assert sess._compiled is not None  # 2 MB is within MAX_PACKET_BYTES

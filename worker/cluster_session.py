@@ -43,7 +43,6 @@ import itertools
 import logging
 import os
 import socket
-import statistics
 import threading
 import time
 from collections import Counter
@@ -56,7 +55,7 @@ from tensorslow.client.session import Session, _initializer_of
 from tensorslow.framework import errors
 from worker import placer
 from worker.actor import TaskRunner
-from worker.compiled import IDLE_SECONDS, JUDGE_RUNS, KEEP_RATIO
+from worker.compiled import IDLE_SECONDS
 from worker.partition import Partition, partition
 
 _log = logging.getLogger("tensorslow.worker")
@@ -227,8 +226,6 @@ class ClusterSession(Session):
         self._compiled = None               # the compiled step (worker.compiled), if any
         self._compiled_lock = threading.RLock()
         self._streak_plan, self._streak = None, 0
-        self._streak_seconds: list[float] = []  # plain runs of the streak, in seconds
-        self._keep_ratio = KEEP_RATIO       # see worker.compiled.keep_compiled
         self._last_end = float("-inf")      # when the last step ended (time.monotonic)
         self._idle_seconds = IDLE_SECONDS   # a compiled step unused this long is torn down
 
@@ -315,7 +312,7 @@ class ClusterSession(Session):
             if plan is self._streak_plan and soon:
                 self._streak += 1
             else:
-                self._streak_plan, self._streak, self._streak_seconds = plan, 1, []
+                self._streak_plan, self._streak = plan, 1
             current = self._compiled
             if (current is None or current.plan is not plan) and not plan.compile_failed \
                     and self._streak >= COMPILE_AFTER:
@@ -330,45 +327,19 @@ class ClusterSession(Session):
                 else:
                     self._drop_compiled()
                     try:
-                        self._compiled = CompiledStep(plan, self._streak_seconds)
+                        self._compiled = CompiledStep(plan)
                     except Exception as e:  # noqa: BLE001 - the classic path still works
                         plan.compile_failed = True
                         _log.warning("Running this step as plain actor calls, not a Compiled "
                                      "Graph: %s", e)
                     else:
                         self._watch_idle(self._compiled)
-            compiled = self._compiled if self._compiled is not None and \
-                self._compiled.plan is plan else None
-            start = time.monotonic()
             try:
-                result = compiled.run(self, feed_values) if compiled is not None \
-                    else plan._run(feed_values, traced)[0]
+                if self._compiled is not None and self._compiled.plan is plan:
+                    return self._compiled.run(self, feed_values), None
+                return plan._run(feed_values, traced)
             finally:
                 self._last_end = time.monotonic()
-            if compiled is not None:
-                self._judge(compiled, self._last_end - start)
-            elif plan is self._streak_plan and self._streak > 1:  # the first warms up
-                self._streak_seconds.append(self._last_end - start)
-            return result, None
-
-    def _judge(self, compiled, seconds: float) -> None:
-        """Keeps a compiled step only if its first runs were faster than the plain runs of
-        the streak that compiled it (worker.compiled.keep_compiled); else drops it and runs
-        its plan as plain actor calls from now on, saying why once."""
-        compiled.seconds.append(seconds)
-        if len(compiled.seconds) != JUDGE_RUNS or not compiled.plain_seconds:
-            return
-        from worker.compiled import keep_compiled
-
-        if keep_compiled(compiled.plain_seconds, compiled.seconds, self._keep_ratio):
-            return
-        compiled.plan.compile_failed = True
-        self._drop_compiled()
-        _log.info("Running this step as plain actor calls, not a Compiled Graph: its compiled "
-                  "runs took %.1f ms against %.1f ms as plain calls (medians; the waiting "
-                  "actors of a compiled graph spin, taking cores from the computing ones)",
-                  statistics.median(compiled.seconds) * 1e3,
-                  statistics.median(compiled.plain_seconds) * 1e3)
 
     def _watch_idle(self, compiled) -> None:
         """Tears `compiled` down once no step has run for the session's idle time

@@ -21,14 +21,6 @@ with less than IDLE_SECONDS between runs, and a compiled step unused for IDLE_SE
 down (about 20 ms; compiling again takes about 0.6 s and another such streak). A training
 loop keeps its step compiled; a session left waiting gives the machine its cores back.
 
-Spinning also costs a running step when the machine has fewer free cores than the graph has
-processes: two workers computing while their driver (and a parameter server) spin on two cores
-ran 1.5-2.4 times slower compiled than as plain calls (a data-parallel step of 1,024-4,096
-examples). So a compiled step is judged by its first JUDGE_RUNS runs against the plain runs of
-the streak that compiled it (all but the first, which warms caches up), and kept only if not
-slower (keep_compiled); else its plan runs as plain actor calls from then on, the reason logged
-once.
-
 An actor takes part in one compiled graph at a time, so a session keeps at most one step
 compiled; other steps keep running the classic way, one at a time with the compiled one (the
 compiled graph's loop waits on its channels between steps, so the two never overlap). A
@@ -40,34 +32,23 @@ classic way.
 from __future__ import annotations
 
 import logging
-import statistics
 import threading
 
 _log = logging.getLogger("tensorslow.worker")
 
-COMPILE_AFTER = 4    # runs in a row, each within IDLE_SECONDS of the one before
+COMPILE_AFTER = 3    # runs in a row, each within IDLE_SECONDS of the one before
 IDLE_SECONDS = 1.0   # a compiled step unused this long is torn down
 MAX_PACKET_BYTES = 16 << 20
-JUDGE_RUNS = 3       # compiled runs compared with the plain runs before them
-KEEP_RATIO = 1.0     # kept if median(compiled) <= KEEP_RATIO * median(plain)
-
-
-def keep_compiled(plain_seconds, compiled_seconds, ratio: float = KEEP_RATIO) -> bool:
-    """Whether a compiled step earned its place: the median of its runs is at most `ratio`
-    times the median of the plain runs before it (medians: one slow run decides nothing)."""
-    return statistics.median(compiled_seconds) <= ratio * statistics.median(plain_seconds)
 
 
 class CompiledStep:
     """One partitioned step (a ClusterPlan's calls) compiled into a Ray Compiled Graph."""
 
-    def __init__(self, plan, plain_seconds=()):
+    def __init__(self, plan):
         from ray.dag import InputNode, MultiOutputNode
 
         self.plan = plan
         self.dropped = threading.Event()  # set once torn down
-        self.plain_seconds = list(plain_seconds)  # the plain runs it is judged against
-        self.seconds: list[float] = []            # its own first runs
         part = plan.partition
         num_feeds = len(part.feed_tensors)
         produced_by = {}  # packet or status slot -> (stage index, packet index)
