@@ -307,6 +307,32 @@ def data_parallel_graph(ts, workers: int, batch: int, sizes=(784, 512, 512, 10),
     return g, step, init, feed
 
 
+def replicated_graph(ts, workers: int, batch: int, sizes=(784, 512, 512, 10), seed=0):
+    """The same model by ts.train.replicate(aggregation="ring"): no ps, each worker keeps a
+    copy of the variables, reads its shard from a Dataset of its own (nothing fed from the
+    driver) and all-reduces the gradients with the others."""
+    rng = np.random.RandomState(seed)
+    images = rng.randn(batch, sizes[0]).astype(np.float32)
+    labels = rng.randint(0, sizes[-1], batch).astype(np.int64)
+    g = ts.Graph()
+    with g.as_default():
+        def model_fn(shard):
+            h, y = shard
+            for i, n_out in enumerate(sizes[1:-1]):
+                h = ts.layers.dense(h, n_out, activation=ts.nn.relu, name=f"h{i}")
+            return ts.losses.sparse_softmax_cross_entropy(
+                y, ts.layers.dense(h, sizes[-1], name="logits"))
+
+        def input_fn(index, count):
+            ds = ts.data.Dataset.from_tensor_slices((images, labels)).shard(count, index)
+            return ds.batch(batch // count).repeat().make_one_shot_iterator().get_next()
+
+        step = ts.train.replicate(model_fn, input_fn, ts.train.GradientDescentOptimizer(0.01),
+                                  num_replicas=workers, aggregation="ring").train_op
+        init = ts.global_variables_initializer()
+    return g, step, init, {}
+
+
 def _paired_seconds(sessions: dict, repeats: int) -> dict:
     """Median seconds of one step of each (session, step, feed), taking turns."""
     times = {key: [] for key in sessions}
@@ -331,28 +357,34 @@ def scaling(ts, quick: bool, stage_seconds: float, bytes_per_second: float
     shapes = list(zip((784, 512, 512), (512, 512, 10), strict=True))
     gradient_bytes = 4 * sum(n_in * n_out + n_out for n_in, n_out in shapes)
     configs = [(k, b) for b in SCALING_BATCHES for k in (1, 2)] + [(1, 2), (2, 4)]
+    configs += [("all-reduce", k, b) for b in SCALING_BATCHES for k in (1, 2)]
     sessions = {}
     try:
-        for workers, examples in configs:  # real steps, and nearly empty ones
-            g, step, init, feed = data_parallel_graph(ts, workers, examples)
+        for config in configs:  # real steps, and nearly empty ones
+            build = replicated_graph if config[0] == "all-reduce" else data_parallel_graph
+            g, step, init, feed = build(ts, *config[-2:])
             sess = ts.Session("ray", graph=g)
             sess.run(init)
-            sessions[(workers, examples)] = (sess, step, feed)
+            sessions[config] = (sess, step, feed)
         seconds = _paired_seconds(sessions, repeats=5 if quick else 9)
     finally:
         for sess, _, _ in sessions.values():
             sess.close()
     rows, notes = [], []
-    for batch in SCALING_BATCHES:
-        rates = {k: batch / seconds[(k, batch)] for k in (1, 2)}
-        efficiency = rates[2] / (2 * rates[1])
-        rows.append(Row(f"data parallel, batch {batch}: 2 workers (examples/s)", rates[2],
-                        rates[1], "1 worker", "ex/s"))
-        notes.append(f"Data-parallel efficiency at 2 workers (speedup / 2), batch {batch} "
-                     f"({(seconds[(1, batch)] - seconds[(1, 2)]) * 1e3:.0f} ms of compute a "
-                     f"step on one worker): {efficiency:.2f} ({rates[1]:,.0f} -> "
-                     f"{rates[2]:,.0f} examples/s; 2 cores, shared with the ps, the driver "
-                     "and Ray itself).")
+    for design, key, target in (
+            ("vars on one ps, fed from the driver", lambda k, b: (k, b), None),
+            ("replicate(ring): all-reduce, inputs read on the workers",
+             lambda k, b: ("all-reduce", k, b), 0.8)):
+        for batch in SCALING_BATCHES:
+            rates = {k: batch / seconds[key(k, batch)] for k in (1, 2)}
+            efficiency = rates[2] / (2 * rates[1])
+            rows.append(Row(f"{design}, batch {batch}: 2 workers (examples/s)", rates[2],
+                            rates[1], "1 worker", "ex/s",
+                            1.6 if target and batch == SCALING_BATCHES[-1] else None))
+            notes.append(f"Data-parallel efficiency at 2 workers (speedup / 2), {design}, "
+                         f"batch {batch} ({seconds[key(1, batch)] * 1e3:.0f} ms a step on one "
+                         f"worker): {efficiency:.2f} ({rates[1]:,.0f} -> {rates[2]:,.0f} "
+                         "examples/s; 2 cores, shared with the driver and Ray itself).")
     fixed = seconds[(1, 2)]
     per_example = max(seconds[(1, SCALING_BATCHES[-1])] - fixed, 1e-9) / SCALING_BATCHES[-1]
     per_worker = max(seconds[(2, 4)] - fixed, 0.0)
