@@ -356,42 +356,41 @@ def scaling(ts, quick: bool, stage_seconds: float, bytes_per_second: float
     come from tables 1 and 2 of the same run."""
     shapes = list(zip((784, 512, 512), (512, 512, 10), strict=True))
     gradient_bytes = 4 * sum(n_in * n_out + n_out for n_in, n_out in shapes)
-    configs = [(k, b) for b in SCALING_BATCHES for k in (1, 2)] + [(1, 2), (2, 4)]
-    configs += [("all-reduce", k, b) for b in SCALING_BATCHES for k in (1, 2)]
+    designs = {"ps": ("vars on one ps, fed from the driver", data_parallel_graph, None),
+               "all-reduce": ("replicate(ring): all-reduce, inputs read on the workers",
+                              replicated_graph, 2 * 0.8)}  # the speedup of efficiency 0.8
+    configs = [(d, k, b) for d in designs for b in SCALING_BATCHES for k in (1, 2)]
+    configs += [("ps", 1, 2), ("ps", 2, 4)]  # nearly empty steps
     sessions = {}
     try:
-        for config in configs:  # real steps, and nearly empty ones
-            build = replicated_graph if config[0] == "all-reduce" else data_parallel_graph
-            g, step, init, feed = build(ts, *config[-2:])
+        for design, workers, examples in configs:
+            g, step, init, feed = designs[design][1](ts, workers, examples)
             sess = ts.Session("ray", graph=g)
             sess.run(init)
-            sessions[config] = (sess, step, feed)
+            sessions[(design, workers, examples)] = (sess, step, feed)
         seconds = _paired_seconds(sessions, repeats=5 if quick else 9)
     finally:
         for sess, _, _ in sessions.values():
             sess.close()
     rows, notes = [], []
-    for design, key, target in (
-            ("vars on one ps, fed from the driver", lambda k, b: (k, b), None),
-            ("replicate(ring): all-reduce, inputs read on the workers",
-             lambda k, b: ("all-reduce", k, b), 2 * 0.8)):  # speedup of efficiency 0.8
+    for design, (title, _, target) in designs.items():
         for batch in SCALING_BATCHES:
-            rates = {k: batch / seconds[key(k, batch)] for k in (1, 2)}
+            rates = {k: batch / seconds[(design, k, batch)] for k in (1, 2)}
             efficiency = rates[2] / (2 * rates[1])
-            rows.append(Row(f"{design}, batch {batch}: 2 workers (examples/s)", rates[2],
+            rows.append(Row(f"{title}, batch {batch}: 2 workers (examples/s)", rates[2],
                             rates[1], "1 worker", "ex/s",
                             target if batch == SCALING_BATCHES[-1] else None))
-            notes.append(f"Data-parallel efficiency at 2 workers (speedup / 2), {design}, "
-                         f"batch {batch} ({seconds[key(1, batch)] * 1e3:.0f} ms a step on one "
-                         f"worker): {efficiency:.2f} ({rates[1]:,.0f} -> {rates[2]:,.0f} "
+            notes.append(f"Data-parallel efficiency at 2 workers (speedup / 2), {title}, "
+                         f"batch {batch} ({seconds[(design, 1, batch)] * 1e3:.0f} ms a step on "
+                         f"one worker): {efficiency:.2f} ({rates[1]:,.0f} -> {rates[2]:,.0f} "
                          "examples/s; 2 cores, shared with the driver and Ray itself).")
-    fixed = seconds[(1, 2)]
-    per_example = max(seconds[(1, SCALING_BATCHES[-1])] - fixed, 1e-9) / SCALING_BATCHES[-1]
-    per_worker = max(seconds[(2, 4)] - fixed, 0.0)
+    fixed = seconds[("ps", 1, 2)]
+    per_example = max(seconds[("ps", 1, SCALING_BATCHES[-1])] - fixed, 1e-9) / SCALING_BATCHES[-1]
+    per_worker = max(seconds[("ps", 2, 4)] - fixed, 0.0)
     notes.append(
         f"Measured step costs: compute {per_example * 1e6:.0f} us an example; a near-empty "
         f"step {fixed * 1e3:.1f} ms with 1 worker (the ps sending {gradient_bytes / 1e6:.1f} MB"
-        f" of variables and taking as much gradient back) and {seconds[(2, 4)] * 1e3:.1f} ms "
+        f" of variables and taking as much gradient back) and {seconds[('ps', 2, 4)] * 1e3:.1f} ms "
         f"with 2, so {per_worker * 1e3:.1f} ms per extra worker on one ps; a compiled stage "
         f"{stage_seconds * 1e3:.2f} ms; actor to actor {bytes_per_second / 1e6:,.0f} MB/s.")
     notes.append(scaling_model(per_example, fixed, per_worker, stage_seconds,
