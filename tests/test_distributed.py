@@ -115,6 +115,7 @@ def test_a_repeated_step_runs_as_a_compiled_graph_by_default_and_matches_in_proc
     with ts.Session(graph=g) as local:
         expected = steps(local)
     with ts.Session("ray", graph=g) as sess:
+        sess._judge_min_seconds = float("inf")  # compiled however loaded the machine
         got = steps(sess)
         assert sess._compiled is not None
     assert_same(expected, got)
@@ -132,6 +133,7 @@ def test_an_idle_compiled_step_is_torn_down_and_compiles_again_when_repeated():
     with g.as_default():
         init = ts.global_variables_initializer()
     with ts.Session("ray", graph=g) as sess:
+        sess._judge_min_seconds = float("inf")  # compiled after COMPILE_AFTER runs, not judged
         sess.run(init)
         expected = [sess.run(loss, feed) for _ in range(COMPILE_AFTER)]
         assert sess._compiled is not None
@@ -148,6 +150,72 @@ def test_an_idle_compiled_step_is_torn_down_and_compiles_again_when_repeated():
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
+def judged_session(g, keep_ratio: float):
+    """A Ray session whose every step is judged (worker.compiled), and with `keep_ratio`
+    given: 0 makes every compiled run count as slower than the plain ones, inf as faster."""
+    sess = ts.Session("ray", graph=g)
+    sess._judge_min_seconds, sess._keep_ratio = 0.0, keep_ratio
+    return sess
+
+
+def test_a_long_step_compiles_after_timing_its_plain_runs_and_is_dropped_if_slower(caplog):
+    from worker.compiled import COMPILE_AFTER, JUDGE_RUNS, JUDGE_SKIP
+
+    g, loss, _, feed = mlp(["/job:worker/task:0", "/job:worker/task:1", "/job:worker/task:0"])
+    with g.as_default():
+        init = ts.global_variables_initializer()
+    caplog.set_level("INFO", logger="tensorslow.worker")
+    with judged_session(g, keep_ratio=0.0) as sess:
+        sess.run(init)
+        got = [sess.run(loss, feed) for _ in range(1 + JUDGE_RUNS)]  # the first, then timed
+        assert sess._compiled is None  # a step to judge is timed first, not compiled after 3
+        got.append(sess.run(loss, feed))
+        assert sess._compiled is not None
+        got += [sess.run(loss, feed) for _ in range(JUDGE_SKIP + JUDGE_RUNS - 1)]
+        assert sess._compiled is None  # judged slower: dropped
+        got += [sess.run(loss, feed) for _ in range(2 * COMPILE_AFTER)]
+        assert sess._compiled is None  # and not compiled again
+    with ts.Session(graph=g) as local:
+        local.run(init)
+        expected = local.run(loss, feed)
+    np.testing.assert_allclose(got, [expected] * len(got), rtol=1e-6)
+    said = [r.getMessage() for r in caplog.records if "as plain calls" in r.getMessage()]
+    assert len(said) == 1 and "compiled it took" in said[0], said
+
+
+def test_a_compiled_step_judged_faster_stays_compiled_and_is_not_judged_again():
+    from worker.compiled import COMPILE_AFTER, IDLE_SECONDS, JUDGE_RUNS, JUDGE_SKIP
+
+    g, loss, _, feed = mlp(["/job:worker/task:0", "/job:worker/task:1", "/job:worker/task:0"])
+    with g.as_default():
+        init = ts.global_variables_initializer()
+    with judged_session(g, keep_ratio=float("inf")) as sess:
+        sess.run(init)
+        for _ in range(JUDGE_RUNS + 1 + JUDGE_SKIP + JUDGE_RUNS):
+            sess.run(loss, feed)
+        compiled = sess._compiled
+        assert compiled is not None and compiled.plan.judged is True
+        deadline = time.monotonic() + 30 * IDLE_SECONDS
+        while sess._compiled is not None:  # idle: torn down
+            assert time.monotonic() < deadline, "an idle compiled step was never torn down"
+            time.sleep(0.05)
+        for _ in range(COMPILE_AFTER):  # compiles again after a plain streak, not timed again
+            sess.run(loss, feed)
+        assert sess._compiled is not None and sess._compiled is not compiled
+
+
+def test_the_judge_compares_medians_of_long_enough_steps():
+    from worker.compiled import JUDGE_MIN_SECONDS, keep_compiled, needs_judging
+
+    assert keep_compiled([0.010, 0.012, 0.011], [0.004, 0.030, 0.005])  # one slow run: nothing
+    assert not keep_compiled([0.040, 0.042], [0.062, 0.060, 0.020])
+    assert keep_compiled([0.040], [0.043, 0.044, 0.042], ratio=1.1)
+    assert not keep_compiled([0.040], [0.045, 0.046, 0.044], ratio=1.1)
+    assert not needs_judging([])
+    assert not needs_judging([JUDGE_MIN_SECONDS / 2, 1.0, JUDGE_MIN_SECONDS / 3])
+    assert needs_judging([JUDGE_MIN_SECONDS, 1.0, JUDGE_MIN_SECONDS / 3])
+
+
 def test_a_step_moving_megabytes_between_workers_still_runs_as_a_compiled_graph():
     value = np.random.RandomState(0).randn(512, 1024).astype(np.float32)
     g = ts.Graph()
@@ -160,6 +228,7 @@ def test_a_step_moving_megabytes_between_workers_still_runs_as_a_compiled_graph(
             total = ts.reduce_sum(h)
     scales = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
     with ts.Session("ray", graph=g) as sess:
+        sess._judge_min_seconds = float("inf")  # the size is the point here, not the judge
         sess.run(v.initializer)
         got = [sess.run(total, {x: s}) for s in scales]
         assert sess._compiled is not None  # 2 MB is within MAX_PACKET_BYTES

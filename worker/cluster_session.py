@@ -43,9 +43,10 @@ import itertools
 import logging
 import os
 import socket
+import statistics
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,7 +56,7 @@ from tensorslow.client.session import Session, _initializer_of
 from tensorslow.framework import errors
 from worker import placer
 from worker.actor import TaskRunner
-from worker.compiled import IDLE_SECONDS
+from worker.compiled import IDLE_SECONDS, JUDGE_MIN_SECONDS, JUDGE_RUNS, JUDGE_SKIP, KEEP_RATIO
 from worker.partition import Partition, partition
 
 _log = logging.getLogger("tensorslow.worker")
@@ -228,6 +229,8 @@ class ClusterSession(Session):
         self._streak_plan, self._streak = None, 0
         self._last_end = float("-inf")      # when the last step ended (time.monotonic)
         self._idle_seconds = IDLE_SECONDS   # a compiled step unused this long is torn down
+        self._judge_min_seconds = JUDGE_MIN_SECONDS  # see worker.compiled: the judge
+        self._keep_ratio = KEEP_RATIO       # see worker.compiled.keep_compiled
 
     # -- running -------------------------------------------------------------------------------
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
@@ -324,7 +327,7 @@ class ClusterSession(Session):
                               "(Compiled Graphs take up to %d bytes)", "of unknown size"
                               if largest == float("inf") else f"{int(largest):,} bytes",
                               MAX_PACKET_BYTES)
-                else:
+                elif plan.timed_enough(self._judge_min_seconds):
                     self._drop_compiled()
                     try:
                         self._compiled = CompiledStep(plan)
@@ -334,12 +337,44 @@ class ClusterSession(Session):
                                      "Graph: %s", e)
                     else:
                         self._watch_idle(self._compiled)
+            compiled = self._compiled if self._compiled is not None and \
+                self._compiled.plan is plan else None
+            start = time.monotonic()
             try:
-                if self._compiled is not None and self._compiled.plan is plan:
-                    return self._compiled.run(self, feed_values), None
-                return plan._run(feed_values, traced)
+                result = compiled.run(self, feed_values) if compiled is not None \
+                    else plan._run(feed_values, traced)[0]
             finally:
                 self._last_end = time.monotonic()
+            if compiled is None:
+                plan.timed_plain(self._last_end - start)
+            elif plan.judged is None:
+                self._judge(compiled, self._last_end - start)
+            return result, None
+
+    def _judge(self, compiled, seconds: float) -> None:
+        """Judges a step, once, whose plain runs are long enough for its compiled graph to be
+        slower (worker.compiled: JUDGE_MIN_SECONDS): kept compiled if its steady compiled runs
+        are not slower than its plain runs, else run as plain actor calls from now on, saying
+        why once."""
+        from worker.compiled import keep_compiled, needs_judging
+
+        plan = compiled.plan
+        if not needs_judging(plan.plain_seconds, self._judge_min_seconds):
+            plan.judged = True
+            return
+        compiled.seconds.append(seconds)
+        if len(compiled.seconds) < JUDGE_SKIP + JUDGE_RUNS:
+            return
+        judged = compiled.seconds[JUDGE_SKIP:]
+        plan.judged = keep_compiled(plan.plain_seconds, judged, self._keep_ratio)
+        if plan.judged:
+            return
+        plan.compile_failed = True
+        self._drop_compiled()
+        _log.info("Running this step as plain actor calls, not a Compiled Graph: compiled it "
+                  "took %.1f ms a step against %.1f ms as plain calls (medians; a compiled "
+                  "graph's waiting processes spin, taking cores from the computing ones)",
+                  statistics.median(judged) * 1e3, statistics.median(plan.plain_seconds) * 1e3)
 
     def _watch_idle(self, compiled) -> None:
         """Tears `compiled` down once no step has run for the session's idle time
@@ -605,7 +640,23 @@ class ClusterPlan:
                        if s < self._num_feeds)
         self._shared_feeds = [slot for slot, n in uses.items() if n > 1]
         self._carries = any(stage.carry_in for stage in part.stages)
-        self.compile_failed = False
+        self.compile_failed = False   # runs as plain actor calls for good
+        self.plain_runs = 0
+        self.plain_seconds = deque(maxlen=JUDGE_RUNS)  # its last plain runs but the first
+        self.judged = None            # None until judged (or found too short to need it)
+
+    def timed_plain(self, seconds: float) -> None:
+        self.plain_runs += 1
+        if self.plain_runs > 1:  # the first run also registers the step on its workers
+            self.plain_seconds.append(seconds)
+
+    def timed_enough(self, min_seconds: float) -> bool:
+        """Whether the plan's plain runs are timed well enough to compile it: a step long
+        enough to be judged compiles once JUDGE_RUNS plain runs give a median to judge by."""
+        from worker.compiled import needs_judging
+
+        return self.judged is not None or not needs_judging(self.plain_seconds, min_seconds) \
+            or len(self.plain_seconds) >= JUDGE_RUNS
 
     def run(self, feed_values) -> list:
         return self._session._run_plan(self, feed_values, traced=False)[0]

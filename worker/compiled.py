@@ -21,6 +21,17 @@ with less than IDLE_SECONDS between runs, and a compiled step unused for IDLE_SE
 down (about 20 ms; compiling again takes about 0.6 s and another such streak). A training
 loop keeps its step compiled; a session left waiting gives the machine its cores back.
 
+Spinning also costs a running step when its processes outnumber the free cores: two workers
+computing while their driver (and a parameter server) spin on two cores ran 1.3-2.4 times
+slower compiled than as plain calls (a data-parallel step of 1,024-4,096 examples, 40-150 ms as
+plain calls). What compiling saves is about a millisecond a stage, so only a step whose plain
+runs take JUDGE_MIN_SECONDS or more can lose. Such a step compiles only after JUDGE_RUNS plain
+runs (its first run, which registers it on the workers, not counted) and is judged once, on
+its compiled runs after the first JUDGE_SKIP (a new compiled graph's first runs are slow while
+its channels and actors warm up): the median of the next JUDGE_RUNS against the median of
+those plain runs (keep_compiled). If slower, its plan runs as plain actor calls from then on, the
+reason logged once; if not, it stays compiled, also when it compiles again after idling.
+
 An actor takes part in one compiled graph at a time, so a session keeps at most one step
 compiled; other steps keep running the classic way, one at a time with the compiled one (the
 compiled graph's loop waits on its channels between steps, so the two never overlap). A
@@ -32,6 +43,7 @@ classic way.
 from __future__ import annotations
 
 import logging
+import statistics
 import threading
 
 _log = logging.getLogger("tensorslow.worker")
@@ -39,6 +51,21 @@ _log = logging.getLogger("tensorslow.worker")
 COMPILE_AFTER = 3    # runs in a row, each within IDLE_SECONDS of the one before
 IDLE_SECONDS = 1.0   # a compiled step unused this long is torn down
 MAX_PACKET_BYTES = 16 << 20
+JUDGE_MIN_SECONDS = 0.010  # plain steps faster than this stay compiled unjudged
+JUDGE_SKIP = 5       # compiled runs left out of the judgement (warming up)
+JUDGE_RUNS = 8       # compiled runs judged, after those
+KEEP_RATIO = 1.0     # kept if the compiled median is at most this times the plain one
+
+
+def keep_compiled(plain_seconds, compiled_seconds, ratio: float = KEEP_RATIO) -> bool:
+    """Whether a step stays compiled: the median of its judged compiled runs against the
+    median of its plain runs (medians: one run disturbed by the machine decides nothing)."""
+    return statistics.median(compiled_seconds) <= ratio * statistics.median(plain_seconds)
+
+
+def needs_judging(plain_seconds, min_seconds: float = JUDGE_MIN_SECONDS) -> bool:
+    """Whether a step's plain runs are long enough for compiling to possibly lose."""
+    return bool(plain_seconds) and statistics.median(plain_seconds) >= min_seconds
 
 
 class CompiledStep:
@@ -49,6 +76,7 @@ class CompiledStep:
 
         self.plan = plan
         self.dropped = threading.Event()  # set once torn down
+        self.seconds: list[float] = []  # this graph's runs, while its plan is being judged
         part = plan.partition
         num_feeds = len(part.feed_tensors)
         produced_by = {}  # packet or status slot -> (stage index, packet index)
