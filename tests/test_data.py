@@ -56,6 +56,53 @@ def test_shard_partitions_the_data():
         ts.data.Dataset.range(3).shard(2, 2)
 
 
+@pytest.mark.parametrize("stages", [
+    lambda ds: ds.batch(4),
+    lambda ds: ds.batch(4, drop_remainder=True),
+    lambda ds: ds.shard(3, 1).batch(2).repeat(2),
+    lambda ds: ds.skip(2).take(7).shard(2, 0).batch(3),
+    lambda ds: ds.take(-1).skip(-1).batch(3),          # skip(-1): nothing left
+    lambda ds: ds.shard(2, 1).repeat(2).batch(4),      # batches across the epoch boundary
+    lambda ds: ds.shuffle(5, seed=3).batch(4),
+    lambda ds: ds.batch(4).shard(2, 1),
+])
+def test_slices_batched_as_blocks_equal_rows_stacked_one_by_one(stages):
+    # from_tensor_slices(...).shard/take/skip(...).batch(...) runs as array slicing; the
+    # batches must be the rows a Python reference selects, stacked.
+    from tensorslow.data import pipeline
+
+    x = np.arange(11 * 3, dtype=np.float32).reshape(11, 3)
+    y = np.arange(11) * 10
+    with ts.Graph().as_default():
+        ds = stages(ts.data.Dataset.from_tensor_slices((x, y)))
+        e = ds.make_one_shot_iterator().get_next()
+        with ts.Session() as sess:
+            got = _drain(sess, e)
+        spec = pipeline.decode_spec(ds._spec())
+    rows = pipeline._slices((x, y))
+
+    def row_by_row(factory, stage):  # the reference: every stage on rows
+        kind = stage["kind"]
+        if kind == "batch":
+            return pipeline._batch(factory, stage["batch_size"], stage["drop_remainder"])
+        if kind == "shard":
+            return pipeline._shard(factory, stage["num_shards"], stage["index"])
+        if kind == "shuffle":
+            return pipeline._shuffle(factory, stage["buffer_size"], stage.get("seed"),
+                                     stage.get("reshuffle", True))
+        return getattr(pipeline, f"_{kind}")(factory, stage["count"])
+
+    factory = rows
+    for stage in spec["stages"]:
+        factory = row_by_row(factory, stage)
+    expected = list(factory(()))
+    assert len(got) == len(expected)
+    for (gx, gy), (ex, ey) in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(gx, ex)
+        np.testing.assert_array_equal(gy, ey)
+        assert gx.dtype == ex.dtype and gx.shape == ex.shape
+
+
 def _shuffled(seed, epochs=2, graph_seed=None):
     g = ts.Graph()
     with g.as_default():
