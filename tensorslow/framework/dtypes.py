@@ -85,6 +85,8 @@ class DType:
         return self.base_dtype == as_dtype(other).base_dtype
 
     def __eq__(self, other) -> bool:
+        if other is self:  # interned: the common case, and the cheapest to decide
+            return True
         if other is None:
             return False
         if not isinstance(other, DType):
@@ -93,6 +95,9 @@ class DType:
             except TypeError:
                 return False
         return self._enum == other._enum and self._ref == other._ref
+
+    def __ne__(self, other) -> bool:
+        return other is not self and not self.__eq__(other)
 
     def __hash__(self) -> int:
         return hash((self._enum, self._ref))

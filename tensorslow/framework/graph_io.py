@@ -19,7 +19,11 @@ anew each time: shapes change.
 
 Reading converts an attr value met before in the same import (same declared kind, same bytes)
 once: immutable values (dtypes, shapes, scalars, read-only constants) are shared between ops,
-lists of them copied for each op.
+lists of them copied for each op. Nodes are read from the GraphDef's bytes rather than through
+protobuf when they are encoded as protobuf writes them (`_read_nodes`), and then all the attrs
+of a node are converted once for each op type and encoding. When no scope of the graph applies
+(control dependencies, devices, ...), imported ops are added without `Graph._init_op`'s steps
+for them (`_add_imported_op`).
 """
 
 from __future__ import annotations
@@ -377,62 +381,171 @@ def _parse_input(name: str):
     return name, 0, False
 
 
-class _Node:
-    """A NodeDef's fields, each read from the message once (reading a field of a protobuf
-    message makes a new Python object every time)."""
+def _is_plain(name: str) -> bool:
+    """True for a node name that, as an input string, surely names the node's output 0: one
+    without ':' (an output index) or a leading '^' (a control input). Other names, malformed
+    or not, are left to `_parse_input`."""
+    return ":" not in name and name[:1] != "^"
 
-    __slots__ = ("name", "op", "inputs", "device", "attr")
 
-    def __init__(self, node):
-        self.name = node.name
-        self.op = node.op
-        # (input string, node name, output index or -1, is_control)
-        self.inputs = [(text, *_parse_input(text)) for text in node.input]
-        self.device = node.device
-        self.attr = node.attr
+# A node to import is a tuple of its NodeDef's fields, each read from the message once
+# (reading a field of a protobuf message makes a new Python object every time), or straight
+# from its encoding (`_read_nodes`): (name, op, inputs, device, node_def, attr_bytes), with
+# `node_def` the NodeDef message (for its attrs), or None when read from the encoding, and
+# then `attr_bytes` the NodeDef's attr entries as they are on the wire. Inputs stay strings,
+# parsed where the quick ways to resolve them do not apply. (Plain tuples: making an object
+# for each node would cost a fifth of reading it.)
+_Node = tuple
+
+
+def _node_of(node_def) -> _Node:
+    return (node_def.name, node_def.op, node_def.input[:], node_def.device, node_def, None)
+
+
+# Wire-format tags (field number << 3 | 2: length-delimited) of GraphDef.node and of the
+# NodeDef fields `_read_nodes` reads, in their field order.
+_GRAPH_NODE = 0x0A
+_NODE_NAME, _NODE_OP, _NODE_INPUT, _NODE_DEVICE, _NODE_ATTR = 0x0A, 0x12, 0x1A, 0x22, 0x2A
+
+
+def _varint_at(data: bytes, i: int) -> tuple[int, int]:
+    """The varint at data[i] and the position after it."""
+    value = shift = 0
+    while True:
+        b = data[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, i
+        shift += 7
+
+
+def _text_at(data: bytes, i: int) -> tuple[str, int]:
+    """The string field whose length is at data[i], and the position after it."""
+    size = data[i]
+    if size < 0x80:
+        i += 1
+    else:
+        size, i = _varint_at(data, i)
+    return data[i:i + size].decode(), i + size
+
+
+def _read_nodes(data: bytes) -> list[_Node] | None:
+    """The nodes of a serialized (and already parsed, so valid) GraphDef, read from its bytes:
+    reading each field of each NodeDef through protobuf makes Python objects for the message,
+    its maps and their values, which costs more than the rest of importing the node.
+
+    Only NodeDefs encoded as protobuf itself writes them are read here: fields in field order
+    (name, op, inputs, device, attrs), the scalar ones at most once, nothing after the attrs.
+    A node's attr entries are kept as one bytes string, converted by `_converted_attrs`.
+    Anything else in a node (or a top-level field of an unexpected wire type) gives None,
+    and the caller reads the message instead."""
+    try:
+        return _read_node_fields(data)
+    except (IndexError, UnicodeDecodeError):  # not from a valid GraphDef after all
+        return None
+
+
+def _read_node_fields(data: bytes) -> list[_Node] | None:
+    nodes = []
+    attr_encodings: set[bytes] = set()  # checked to be attr entries only
+    i, end = 0, len(data)
+    while i < end:
+        tag = data[i]
+        if tag & 0x80:
+            return None  # a field number above 15: not one of GraphDef's
+        wire_type = tag & 7
+        if wire_type == 0:  # GraphDef.version (deprecated)
+            _, i = _varint_at(data, i + 1)
+            continue
+        if wire_type != 2:
+            return None
+        size = data[i + 1]
+        if size < 0x80:
+            i += 2
+        else:
+            size, i = _varint_at(data, i + 1)
+        stop = i + size
+        if tag != _GRAPH_NODE:  # library, versions
+            i = stop
+            continue
+        # The fields in field order, each where protobuf writes it, or absent.
+        name = op = device = ""
+        inputs = []
+        attr_bytes = b""
+        if i < stop and data[i] == _NODE_NAME:
+            name, i = _text_at(data, i + 1)
+        if i < stop and data[i] == _NODE_OP:
+            op, i = _text_at(data, i + 1)
+        while i < stop and data[i] == _NODE_INPUT:
+            text, i = _text_at(data, i + 1)
+            inputs.append(text)
+        if i < stop and data[i] == _NODE_DEVICE:
+            device, i = _text_at(data, i + 1)
+        if i < stop and data[i] == _NODE_ATTR:
+            attr_bytes = data[i:stop]
+            small = len(attr_bytes) <= _MEMO_BYTES  # else not worth hashing
+            if not small or attr_bytes not in attr_encodings:
+                # attr entries only, to the node's end?
+                while i < stop and data[i] == _NODE_ATTR:
+                    size, i = _varint_at(data, i + 1)
+                    i += size
+                if i != stop:
+                    return None
+                if small:
+                    attr_encodings.add(attr_bytes)
+            i = stop
+        if i != stop:
+            return None  # a field out of order, given twice, or one this reader does not know
+        nodes.append((name, op, inputs, device, None, attr_bytes))
+    return nodes
 
 
 def _topological_order(nodes: list[_Node], where: str) -> list[_Node]:
     """Nodes ordered so each comes after its inputs: Kahn's algorithm, iterative, preferring
     the file's own order among ready nodes (stable names and creation order)."""
-    by_name, position = {}, {}
-    for i, node in enumerate(nodes):
-        if not node.name:
-            raise errors.InvalidArgumentError(None, None, f"{where}: node {i} has no name")
-        if node.name in by_name:
-            raise errors.InvalidArgumentError(None, None, f"{where}: duplicate node name "
-                                              f"'{node.name}'")
-        by_name[node.name] = node
-        position[node.name] = i
+    by_name: dict[str, _Node] = {}
     # The usual case: every node comes after its inputs already (TF and this library write
-    # GraphDefs that way), and one pass proves it.
+    # GraphDefs that way), and the pass that checks the names proves it. An input naming a
+    # node's output 0 ("name") is that node's name (`seen`); other inputs are parsed.
     seen: set[str] = set()
-    for node in nodes:
-        for inp in node.inputs:
-            if inp[1] not in seen:
-                break
-        else:
-            seen.add(node.name)
-            continue
-        break
-    else:
+    ordered = True
+    for i, node in enumerate(nodes):
+        name, inputs = node[0], node[2]
+        if not name:
+            raise errors.InvalidArgumentError(None, None, f"{where}: node {i} has no name")
+        if name in by_name:
+            raise errors.InvalidArgumentError(None, None, f"{where}: duplicate node name "
+                                              f"'{name}'")
+        if ordered:
+            for text in inputs:
+                if text not in seen and _parse_input(text)[0] not in by_name:
+                    ordered = False
+                    break
+            else:
+                if _is_plain(name):
+                    seen.add(name)
+        by_name[name] = node
+    if ordered:
         return nodes
+    position = {node[0]: i for i, node in enumerate(nodes)}
     remaining: dict[str, int] = {}
     consumers: dict[str, list[str]] = {}
     ready: list[tuple[int, str]] = []
-    for node in nodes:
+    for name, _, inputs, *_ in nodes:
         deps = set()
-        for text, src, _, _ in node.inputs:
+        for text in inputs:
+            src = _parse_input(text)[0]
             if src not in by_name:
                 raise errors.InvalidArgumentError(
-                    None, None, f"{where}: node '{node.name}' has an input from a node that "
+                    None, None, f"{where}: node '{name}' has an input from a node that "
                     f"does not exist: '{text}'")
             deps.add(src)
-        remaining[node.name] = len(deps)
+        remaining[name] = len(deps)
         for d in deps:
-            consumers.setdefault(d, []).append(node.name)
+            consumers.setdefault(d, []).append(name)
         if not deps:
-            ready.append((position[node.name], node.name))
+            ready.append((position[name], name))
     heapq.heapify(ready)
     order = []
     while ready:
@@ -453,8 +566,10 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
                      producer_op_list=None, *, source: str = "GraphDef"):
     """Adds the nodes of `graph_def` to the default graph, prefixed with `name` ("import")."""
     pb = _pb()
+    data = None
     if isinstance(graph_def, (bytes, bytearray)):
-        graph_def = parse_graph_def(bytes(graph_def), source)
+        data = bytes(graph_def)
+        graph_def = parse_graph_def(data, source)  # refuses corrupt bytes
     if not isinstance(graph_def, pb.GraphDef):
         raise TypeError(f"graph_def must be a GraphDef proto, not {type(graph_def).__name__}")
     graph = get_default_graph()
@@ -476,9 +591,11 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
     from tensorslow.framework import function
 
     with _collection_paused():
-        nodes = [_Node(node) for node in graph_def.node]
+        nodes = _read_nodes(graph_def.SerializeToString() if data is None else data)
+        if nodes is None:
+            nodes = [_node_of(node) for node in graph_def.node]
         if mapped:
-            names = {node.name for node in nodes}
+            names = {node[0] for node in nodes}
             for key in mapped:
                 if key[0] not in names:
                     raise ValueError(f"Attempted to map inputs that were not found in "
@@ -512,18 +629,28 @@ def _import_nodes(graph, order: list[_Node], mapped, prefix: str,
     from tensorslow.framework.ops import get_op_info
 
     created: dict[str, Operation] = {}
+    # Input strings naming output 0 of a node made so far ("name"), to its tensor: most
+    # inputs are found here; the rest ("name:1", "^name", mapped inputs) are parsed.
+    tensors: dict[str, Tensor] = {}
     infos: dict[str, object] = {}
     memo: dict = {}
+    attrs_memo: dict = {}
+    direct = _no_scope_applies(graph) and all(t._op._graph is graph for t in mapped.values())
     for node in order:
-        where = f"{source}, node '{node.name}'"
-        info = infos.get(node.op)
+        name, op_type, node_inputs, device = node[:4]
+        info = infos.get(op_type)
         if info is None:
-            info = infos[node.op] = get_op_info(node.op)
+            info = infos[op_type] = get_op_info(op_type)
             if info is None:
-                raise errors.NotFoundError(None, None, f"{where}: Op type not registered "
-                                           f"'{node.op}'")
+                raise errors.NotFoundError(None, None, f"{_where(source, name)}: Op type not "
+                                           f"registered '{op_type}'")
         inputs, controls = [], []
-        for text, src, index, control in node.inputs:
+        for text in node_inputs:
+            tensor = tensors.get(text)
+            if tensor is not None:
+                inputs.append(tensor)
+                continue
+            src, index, control = _parse_input(text)
             if control:
                 controls.append(created[src])
                 continue
@@ -533,22 +660,63 @@ def _import_nodes(graph, order: list[_Node], mapped, prefix: str,
             outputs = created[src]._outputs
             if index >= len(outputs):
                 raise errors.InvalidArgumentError(
-                    None, None, f"{where}: input '{text}' names output {index} of "
-                    f"'{src}', which has {len(outputs)} outputs")
+                    None, None, f"{_where(source, name)}: input '{text}' names output "
+                    f"{index} of '{src}', which has {len(outputs)} outputs")
             inputs.append(outputs[index])
-        attrs = node_attrs(node, info, where, memo)
+        attrs = _converted_attrs(node, info, source, memo, attrs_memo)
         if prefix and "_class" in attrs:
             attrs["_class"] = [_prefixed_class(c, prefix) for c in attrs["_class"]]
         op = Operation.__new__(Operation)
         try:
-            graph._init_op(op, node.op, inputs, attrs, prefix + node.name, controls,
-                           keep_name=True)
+            if direct:
+                _add_imported_op(graph, op, op_type, info, inputs, attrs, prefix + name,
+                                 controls)
+            else:
+                graph._init_op(op, op_type, inputs, attrs, prefix + name, controls,
+                               keep_name=True)
         except errors.OpError as e:
-            raise type(e)(None, None, f"{where}: {e.message}") from None
-        if node.device:
-            op._set_device(node.device)
-        created[node.name] = op
+            raise type(e)(None, None, f"{_where(source, name)}: {e.message}") from None
+        if device:
+            op._set_device(device)
+        created[name] = op
+        if op._outputs and _is_plain(name) and (name, 0) not in mapped:
+            tensors[name] = op._outputs[0]
     return created
+
+
+def _where(source: str, name: str) -> str:
+    """How errors name a node."""
+    return f"{source}, node '{name}'"
+
+
+def _no_scope_applies(graph: Graph) -> bool:
+    """True when nothing `Graph._init_op` applies to a new op from the graph's state is in
+    effect (control dependencies, cond branch, device, colocation, gradient overrides, a
+    function body's captures, finalization): an imported op's fields are then just the
+    NodeDef's, set by `_add_imported_op`."""
+    return not (graph._control_stack or graph._cond_context is not None
+                or graph._device_stack or graph._colocation_stack or graph._gradient_override
+                or graph._outer_graph is not None or graph._finalized)
+
+
+def _add_imported_op(graph: Graph, op: Operation, op_type: str, info, inputs: list,
+                     attrs: dict, name: str, controls: list) -> None:
+    """What `Graph._init_op(..., keep_name=True)` does for an op whose inputs and control
+    inputs are all this graph's tensors and ops, when `_no_scope_applies(graph)`. `attrs`
+    has the op's defaults already (`_converted_attrs`)."""
+    op._graph = graph
+    op._type = op_type
+    op._inputs = tuple(inputs)
+    op._attrs = attrs
+    op._info = info
+    op._name = name
+    graph._unreserved_names.append(name)  # reserved when a name is next made
+    if name in graph._nodes_by_name:
+        raise errors.InvalidArgumentError(None, None, f"Duplicate node name in graph: "
+                                          f"'{name}'")
+    op._control_inputs = tuple(controls)
+    op._device = ""
+    graph._add_op(op, inputs)
 
 
 # An attr value's encoding no longer than this is converted once per import (`node_attrs`'
@@ -557,8 +725,14 @@ _MEMO_BYTES = 1024
 _SHAREABLE = (dtypes.DType, TensorShape, str, bytes, int, float, np.ndarray)
 
 
+def _shareable(value) -> bool:
+    """True for a converted attr value ops can share (lists of such values are copied)."""
+    return (isinstance(value, _SHAREABLE) or value is None
+            or type(value) is list and all(isinstance(v, _SHAREABLE[:-1]) for v in value))
+
+
 def node_attrs(node, info, where: str, memo: dict | None = None) -> dict:
-    """The attrs of a NodeDef (or a `_Node`) as Python values, checked against what its op
+    """The attrs of a NodeDef as Python values, checked against what its op
     declares. `memo` (a dict the caller keeps) lets values repeated across nodes be
     converted once: immutable values are shared, lists are copied."""
     attrs = {}
@@ -576,16 +750,50 @@ def node_attrs(node, info, where: str, memo: dict | None = None) -> dict:
         value = memo.get(key, memo)
         if value is memo:
             value = attr_from_proto(msg, kind, f"{where}, attr '{attr_name}'")
-            if len(key[1]) <= _MEMO_BYTES and (
-                    isinstance(value, _SHAREABLE) or value is None
-                    or type(value) is list and all(isinstance(v, _SHAREABLE[:-1])
-                                                   for v in value)):
+            if len(key[1]) <= _MEMO_BYTES and _shareable(value):
                 memo[key] = value
         attrs[attr_name] = list(value) if type(value) is list else value
     for attr_name in info.required:
         if attr_name not in attrs:
             raise errors.InvalidArgumentError(None, None, f"{where}: missing required "
                                               f"attr '{attr_name}'")
+    return attrs
+
+
+def _converted_attrs(node: _Node, info, source: str, memo: dict, attrs_memo: dict) -> dict:
+    """`node_attrs` of an imported node, then the op's defaults for the attrs it leaves out
+    (as `Graph._init_op` adds them). Attrs kept as their encoding (`_read_nodes`) are
+    converted and checked once per import for each op type and encoding (most nodes of a
+    graph share theirs with others: Relu with T=float, ...): `attrs_memo` keeps the attrs
+    to copy for the next node (values shared, lists copied, as `node_attrs` does)."""
+    name, op_type, _, _, node_def, attr_bytes = node
+    if node_def is not None:
+        return _with_defaults(node_attrs(node_def, info, _where(source, name), memo), info)
+    small = len(attr_bytes) <= _MEMO_BYTES
+    key = (op_type, attr_bytes)
+    known = attrs_memo.get(key) if small else None
+    if known is not None:
+        attrs, lists = known
+        attrs = attrs.copy()
+        for attr_name in lists:
+            attrs[attr_name] = list(attrs[attr_name])
+        return attrs
+    # Field 5 entries only (checked by `_read_nodes`): a NodeDef with just these attrs.
+    attrs = node_attrs(_pb().NodeDef.FromString(attr_bytes), info, _where(source, name), memo)
+    if small and all(map(_shareable, attrs.values())):
+        _with_defaults(attrs, info)
+        lists = tuple(n for n, value in attrs.items() if type(value) is list)
+        attrs_memo[key] = (attrs.copy(), lists)
+        for attr_name in lists:
+            attrs[attr_name] = list(attrs[attr_name])
+        return attrs
+    return _with_defaults(attrs, info)
+
+
+def _with_defaults(attrs: dict, info) -> dict:
+    for attr_name, default in info.defaults:
+        if attr_name not in attrs:
+            attrs[attr_name] = default
     return attrs
 
 

@@ -398,6 +398,10 @@ class Graph:
         self._ops: list[Operation] = []
         self._nodes_by_name: dict[str, Operation] = {}
         self._names_in_use: dict[str, int] = {}
+        # Names of imported ops not yet in `_names_in_use`: an import reserves them all at
+        # once when a name is next made (`unique_name`), rather than one by one as it adds
+        # its ops (a graph imported to be run never makes another name).
+        self._unreserved_names: list[str] = []
         self._name_stack = ""
         self._device_stack: list = []
         self._control_stack: list[list[Operation] | None] = []
@@ -438,6 +442,8 @@ class Graph:
 
     # -- names -------------------------------------------------------------------------------
     def unique_name(self, name: str, mark_as_used: bool = True) -> str:
+        if self._unreserved_names:
+            self._reserve_imported_names()
         if self._name_stack:
             name = f"{self._name_stack}/{name}"
         key = name.lower()
@@ -633,15 +639,30 @@ class Graph:
             op._device = device_lib.merge_device(op._device, self._current_device(op))
         if self._gradient_override and op_type in self._gradient_override:
             op._attrs["_gradient_op_type"] = self._gradient_override[op_type]
+        self._add_op(op, tensors)
+        if context is not None:
+            context.ops.add(op)
+
+    def _add_op(self, op: Operation, tensors) -> None:
+        """The last step of making an op, once every field but its outputs is set: the
+        outputs, from the op type's shape function, and the op's place in the graph.
+        (`_init_op`, and importing a GraphDef, which sets the fields itself when no scope of
+        the graph applies.)"""
         try:
-            specs = info.infer(op)
+            specs = op._info.infer(op)
         except errors.OpError:
             raise
         except (TypeError, ValueError) as e:
             cls = errors.BuildTypeError if isinstance(e, TypeError) else errors.BuildShapeError
-            raise cls(None, op, f"{e} (while building '{op._name}', op type {op_type})") from None
-        op._outputs = tuple([Tensor(op, i, dt, as_shape(shape)) for i, (dt, shape)
-                             in enumerate(specs)])
+            raise cls(None, op, f"{e} (while building '{op._name}', op type {op._type})"
+                      ) from None
+        if len(specs) == 1:  # most ops: their one output, made without a loop
+            (dtype, shape), = specs
+            op._outputs = (Tensor(op, 0, dtype, shape if type(shape) is TensorShape
+                                  else as_shape(shape)),)
+        else:
+            op._outputs = tuple([Tensor(op, i, dt, as_shape(shape))
+                                 for i, (dt, shape) in enumerate(specs)])
         for t in tensors:
             t._consumers.append(op)
         ops = self._ops
@@ -649,19 +670,21 @@ class Graph:
         ops.append(op)
         self._nodes_by_name[op._name] = op
         self._version += 1
-        if context is not None:
-            context.ops.add(op)
+
+    def _reserve_imported_names(self) -> None:
+        for name in self._unreserved_names:
+            self._mark_name_used(name)
+        self._unreserved_names = []
 
     def _mark_name_used(self, name: str) -> None:
         key = name.lower()
         names = self._names_in_use
-        if not names.get(key):
+        if key not in names:  # counts are never 0
             names[key] = 1
         # A name "a_3" also reserves the suffix, so unique_name("a") never makes it again.
-        if "_" in key:
-            base, _, suffix = key.rpartition("_")
-            if base and suffix.isdigit():
-                names.setdefault(base, 1)
+        base, _, suffix = key.rpartition("_")
+        if base and suffix.isdigit() and base not in names:
+            names[base] = 1
 
     # -- lookup --------------------------------------------------------------------------------
     def get_operations(self) -> list[Operation]:

@@ -249,6 +249,11 @@ def broadcast_shapes(a: TensorShape, b: TensorShape) -> TensorShape:
     da, db = a._dims, b._dims
     if da is None or db is None:
         return TensorShape(None)
+    # The common cases, answered without building a shape: equal shapes, and a scalar.
+    if da == db or not db:
+        return a
+    if not da:
+        return b
     n = max(len(da), len(db))
     da = (1,) * (n - len(da)) + da
     db = (1,) * (n - len(db)) + db

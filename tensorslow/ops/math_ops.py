@@ -43,7 +43,8 @@ from tensorslow.ops.op_util import (
 def _binary_infer(out_bool=False):
     def infer(op):
         x, y = op._inputs
-        if x._dtype is not None and y._dtype is not None and x._dtype != y._dtype:
+        # dtypes are interned: `is not` is inequality, without a call to DType.__eq__
+        if x._dtype is not y._dtype and x._dtype is not None and y._dtype is not None:
             raise TypeError(f"Input 'y' of '{op._type}' Op has type {y._dtype.name} that does "
                             f"not match type {x._dtype.name} of argument 'x'.")
         shape = broadcast_shapes(x._shape, y._shape)
@@ -737,7 +738,7 @@ def _cast_grad(op, grad):
 def _matmul_infer(op):
     a, b = op._inputs
     ta, tb = op._attrs["transpose_a"], op._attrs["transpose_b"]
-    if a._dtype is not None and b._dtype is not None and a._dtype != b._dtype:
+    if a._dtype is not b._dtype and a._dtype is not None and b._dtype is not None:
         raise TypeError(f"Input 'b' of 'MatMul' Op has type {b._dtype.name} that does not "
                         f"match type {a._dtype.name} of argument 'a'.")
     sa, sb = a._shape.as_tuple(), b._shape.as_tuple()
