@@ -56,7 +56,15 @@ from tensorslow.client.session import Session, _initializer_of
 from tensorslow.framework import errors
 from worker import placer
 from worker.actor import TaskRunner
-from worker.compiled import IDLE_SECONDS, JUDGE_MIN_SECONDS, JUDGE_RUNS, JUDGE_SKIP, KEEP_RATIO
+from worker.compiled import (
+    IDLE_SECONDS,
+    JUDGE_MIN_SECONDS,
+    JUDGE_RUNS,
+    JUDGE_SKIP,
+    KEEP_RATIO,
+    keep_compiled,
+    needs_judging,
+)
 from worker.partition import Partition, partition
 
 _log = logging.getLogger("tensorslow.worker")
@@ -356,8 +364,6 @@ class ClusterSession(Session):
         slower (worker.compiled: JUDGE_MIN_SECONDS): kept compiled if its steady compiled runs
         are not slower than its plain runs, else run as plain actor calls from now on, saying
         why once."""
-        from worker.compiled import keep_compiled, needs_judging
-
         plan = compiled.plan
         if not needs_judging(plan.plain_seconds, self._judge_min_seconds):
             plan.judged = True
@@ -653,8 +659,6 @@ class ClusterPlan:
     def timed_enough(self, min_seconds: float) -> bool:
         """Whether the plan's plain runs are timed well enough to compile it: a step long
         enough to be judged compiles once JUDGE_RUNS plain runs give a median to judge by."""
-        from worker.compiled import needs_judging
-
         return self.judged is not None or not needs_judging(self.plain_seconds, min_seconds) \
             or len(self.plain_seconds) >= JUDGE_RUNS
 

@@ -56,7 +56,10 @@ def decode_spec(text) -> dict:
 
 
 def _slices(components: tuple) -> Factory:
-    arrays = _slice_arrays(components)
+    return _rows(_slice_arrays(components))
+
+
+def _rows(arrays: list[np.ndarray]) -> Factory:
     n = arrays[0].shape[0]
 
     def rows(path):
@@ -328,4 +331,4 @@ def _slices_prefix(components: tuple, stages: list) -> Factory:
         if selected is None:
             break
         used += 1
-    return _slices(components)
+    return _rows(arrays)
