@@ -43,7 +43,10 @@ class GrpcOptions:
     channel_arguments: tuple[tuple[str, object], ...] = ()
     ssl_config: object | None = None  # a tensorflow.serving.SSLConfig
     enable_health: bool = False
-    on_request: Callable[[int], None] | None = None  # told each request's size in bytes
+    # Told each request's size in bytes; when it returns True, on_answered() is called once
+    # that request's handler returns.
+    on_request: Callable[[int], bool] | None = None
+    on_answered: Callable[[], None] | None = None
     reuse_port: bool = False  # share the port with other processes (SO_REUSEPORT)
 
 
@@ -90,20 +93,33 @@ class _Unparsable:
         self.message = message
 
 
+class _Large:
+    """A parsed request `on_request` called large: its handler tells `on_answered` when done.
+
+    grpcio deserializes on a thread of its own, not the handler's, so the mark travels with
+    the request.
+    """
+
+    __slots__ = ("request",)
+
+    def __init__(self, request):
+        self.request = request
+
+
 def _deserializer(request_class, parse_bytes=None, on_request=None):
     """The method's deserializer: `parse_bytes` (a handler's own parser) or the message
     class's, with failures turned into _Unparsable; `on_request` is told each request's
-    size."""
+    size, and a request it calls large comes wrapped in _Large."""
     name = request_class.DESCRIPTOR.full_name
     parse_bytes = parse_bytes or request_class.FromString
 
     def parse(data: bytes):
-        if on_request is not None:
-            on_request(len(data))
+        large = on_request is not None and on_request(len(data))
         try:
-            return parse_bytes(data)
+            request = parse_bytes(data)
         except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and friends
-            return _Unparsable(f"Could not parse the request as a {name}: {e}")
+            request = _Unparsable(f"Could not parse the request as a {name}: {e}")
+        return _Large(request) if large else request
 
     return parse
 
@@ -145,6 +161,7 @@ class GrpcServer:
         self._options = options
         self._metrics = metrics
         self._on_request = options.on_request
+        self._on_answered = options.on_answered
         arguments = dict(options.channel_arguments)
         arguments.setdefault("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)
         arguments.setdefault("grpc.max_send_message_length", MAX_MESSAGE_BYTES)
@@ -206,8 +223,12 @@ class GrpcServer:
     def _wrap(self, method: str, handler: Handler, response_class):
         api = _api_name(method)
         metrics = self._metrics
+        on_answered = self._on_answered
 
         def call(request, context):
+            large = type(request) is _Large
+            if large:
+                request = request.request
             started = time.perf_counter()
             remaining = context.time_remaining()
             deadline = None if remaining is None else time.monotonic() + remaining
@@ -227,6 +248,8 @@ class GrpcServer:
                 code_name = error.code.name
             finally:
                 self._end()
+                if large:
+                    on_answered()
             if metrics is not None:
                 metrics.record(_model_name(request), api, "GRPC", code_name,
                                time.perf_counter() - started)

@@ -4,8 +4,11 @@ Sessions keep malloc from returning step-sized buffers to the kernel after every
 (tensorslow/client/allocator.py), which is what a training loop wants; a server that takes
 one 30 MB request among thousands of small ones would then keep the memory that request's
 step took for the rest of its life. A `MemoryReleaser` is told the size of each request's
-body; after one of at least `threshold_bytes`, once it is answered (a short while after the
-last such request), it calls malloc_trim on a thread of its own, so no request waits for it.
+body as it arrives, and when each request is answered; a short while after a request of at
+least `threshold_bytes` arrives, and again a short while after it is answered, it calls
+malloc_trim on a thread of its own, so no request waits for it. Timing from the answer too
+matters on a busy machine: a large request's step may outlast both releases timed from its
+arrival, and would then leave its buffers behind.
 
 malloc_trim gives back what lies free in every arena, but not all of what a thread's own arena
 holds: a request handled on one of gRPC's threads leaves its buffers in that thread's arena.
@@ -24,8 +27,8 @@ from tensorslow.client import allocator
 
 logger = logging.getLogger(__name__)
 
-# Seconds after the latest large request to release, twice: soon, then once more for a
-# request whose step was still running at the first.
+# Seconds after the latest large request arrived or was answered to release, twice: soon, then
+# once more for a request whose step was still running at the first.
 RELEASE_DELAYS = (0.3, 2.0)
 ARENAS = 2
 
@@ -35,7 +38,8 @@ def limit_arenas() -> bool:
 
 
 class MemoryReleaser:
-    """note(nbytes) per request; releases memory after large ones. stop() ends its thread."""
+    """note(nbytes) as each request arrives, answered() once a request note() called large
+    is answered; releases memory after large ones. stop() ends its thread."""
 
     def __init__(self, threshold_bytes: int, delays: tuple[float, ...] = RELEASE_DELAYS):
         self.threshold_bytes = threshold_bytes
@@ -47,10 +51,20 @@ class MemoryReleaser:
         self._thread = threading.Thread(target=self._run, name="serving-memory", daemon=True)
         self._thread.start()
 
-    def note(self, nbytes: int) -> None:
-        """A request of `nbytes` arrived (cheap: called for every request)."""
+    def note(self, nbytes: int) -> bool:
+        """A request of `nbytes` arrived (cheap: called for every request); True when it is
+        large, and answered() is then to be called once it is answered."""
         if nbytes < self.threshold_bytes:
-            return
+            return False
+        self._arm()
+        return True
+
+    def answered(self) -> None:
+        """A request note() called large is answered."""
+        self._arm()
+
+    def _arm(self) -> None:
+        """Release a while after now (a later call moves the releases after it)."""
         with self._wake:
             self._latest = time.monotonic()
             self._wake.notify()

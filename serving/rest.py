@@ -53,7 +53,10 @@ class RestOptions:
     timeout_in_ms: int = 30000
     metrics_path: str | None = "/monitoring/prometheus/metrics"
     tensor_content: bool = False
-    on_request: Callable[[int], None] | None = None  # told each request body's size
+    # Told each request body's size; when it returns True, on_answered() is called once that
+    # request is answered.
+    on_request: Callable[[int], bool] | None = None
+    on_answered: Callable[[], None] | None = None
     reuse_port: bool = False  # share the port with other processes (SO_REUSEPORT)
 
 
@@ -230,10 +233,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._reply(e.http_status, "application/json", rest_json.error_body(e.message))
             self.close_connection = True
             return
-        on_request = self.api._options.on_request
-        if on_request is not None:
-            on_request(len(body))
-        self._serve("POST", body)
+        options = self.api._options
+        large = options.on_request is not None and options.on_request(len(body))
+        try:
+            self._serve("POST", body)
+        finally:
+            if large:
+                options.on_answered()
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

@@ -164,9 +164,12 @@ class ModelServer:
                            wait_timeout=options.initial_load_timeout_seconds)
         if options.memory_release_threshold_bytes > 0:
             self._releaser = MemoryReleaser(options.memory_release_threshold_bytes)
-        on_request = self._releaser.note if self._releaser is not None else None
+        releaser = self._releaser
+        on_request, on_answered = ((releaser.note, releaser.answered) if releaser is not None
+                                   else (None, None))
         if options.port:
-            grpc_options = GrpcOptions(on_request=on_request, reuse_port=options.reuse_port,
+            grpc_options = GrpcOptions(on_request=on_request, on_answered=on_answered,
+                reuse_port=options.reuse_port,
                 host=options.host, port=max(0, options.port), max_threads=options.grpc_max_threads,
                 channel_arguments=parse_channel_arguments(options.grpc_channel_arguments),
                 ssl_config=ssl, enable_health=options.enable_grpc_healthcheck_service)
@@ -181,7 +184,7 @@ class ModelServer:
                 timeout_in_ms=options.rest_api_timeout_in_ms,
                 metrics_path=config.metrics_path(monitoring),
                 tensor_content=options.enable_serialization_as_tensor_content,
-                on_request=on_request, reuse_port=options.reuse_port)
+                on_request=on_request, on_answered=on_answered, reuse_port=options.reuse_port)
             api = RestApi(self.manager, rest_options, self.metrics, self.readiness, self.v2)
             try:
                 self._rest = RestServer(api, rest_options)

@@ -61,6 +61,47 @@ def test_the_releaser_releases_after_large_requests_only(monkeypatch):
     assert not releaser._thread.is_alive()
 
 
+def test_a_large_request_answered_after_the_releases_is_released_after_its_answer(
+        monkeypatch):
+    # On a busy machine a large request's step can outlast both releases timed from its
+    # arrival; its buffers are freed only once it is answered, and must be given back then.
+    calls = []
+    monkeypatch.setattr(allocator, "release", lambda: calls.append(time.monotonic()) or True)
+    releaser = memory.MemoryReleaser(1000, delays=(0.05, 0.2))
+    try:
+        assert releaser.note(5000) is True and releaser.note(10) is False
+        wait_for(lambda: len(calls) == 2, timeout=10, what="the releases after arrival")
+        answered = time.monotonic()
+        releaser.answered()
+        wait_for(lambda: len(calls) == 4, timeout=10, what="the releases after the answer")
+        assert calls[2] >= answered + 0.05 and calls[3] >= answered + 0.2
+    finally:
+        releaser.stop()
+
+
+def test_grpc_tells_when_a_large_request_is_answered(start_server, model_root, monkeypatch):
+    # grpcio parses a request on another thread than its handler's: the mark must travel
+    # with the request, so each large request is answered() exactly once, after its handler.
+    answered = []
+    original = memory.MemoryReleaser.answered
+    monkeypatch.setattr(memory.MemoryReleaser, "answered",
+                        lambda self: answered.append(time.monotonic()) or original(self))
+    handle = start_server(model_name="half", model_base_path=str(model_root / "half"),
+                          memory_release_threshold_bytes=4096)
+    small = predict_request(inputs={"x": np.ones((3, 3), np.float32)})
+    for _ in range(3):
+        handle.predict.Predict(small, timeout=10)
+    assert answered == []
+    big = predict_request(inputs={"x": np.ones((1000, 3), np.float32)})
+    before = time.monotonic()
+    assert outputs_of(handle.predict.Predict(big, timeout=10))["y"].shape == (1000, 3)
+    assert len(answered) == 1 and answered[0] >= before
+    code, _ = handle.rest("POST", "/v1/models/half:predict",
+                          {"instances": np.ones((1000, 3)).tolist()})
+    assert code == 200  # the reply is written before its handler returns: wait for that
+    wait_for(lambda: len(answered) == 2, timeout=10, what="the REST request answered")
+
+
 def test_max_request_rows_refuses_larger_requests_over_grpc_and_rest(start_server,
                                                                       model_root):
     handle = start_server(model_name="half", model_base_path=str(model_root / "half"),
