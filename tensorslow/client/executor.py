@@ -10,7 +10,9 @@ A `Plan` is built once per (fetches, feed keys) and then run many times. Buildin
    its input slots, calls the op's kernel, and writes its output slots.
 
 Running is then a loop over closures. Values of shared subgraphs are computed once (each op
-runs once per step), and kernels never write into their inputs.
+runs once per step). Kernels never write into their inputs; a large value is dropped after
+the step that reads it last, and an elementwise op may write its result into an input that
+dies at its step when nothing else can see that input (tensorslow.client.forwarding).
 
 Variables are read where they are used: a variable's value is loaded into its slot right before
 each op that consumes it, so an op ordered after an assignment (by a control dependency) sees
@@ -24,6 +26,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from tensorslow.client import forwarding
 from tensorslow.framework import dtypes, errors
 from tensorslow.framework.ops import Graph, Operation, Tensor
 
@@ -162,8 +165,11 @@ def feed_converter(t: Tensor) -> Callable:
 # --------------------------------------------------------------------------------------------
 
 
-def _make_step(fn: Callable, ins: tuple, outs: tuple) -> Callable:
-    """One closure per op, specialized on arity so the hot loop does the least work."""
+def _make_step(fn: Callable, ins: tuple, outs: tuple, frees: tuple = ()) -> Callable:
+    """One closure per op, specialized on arity so the hot loop does the least work; it
+    empties the slots in `frees` after the op (see tensorslow.client.forwarding)."""
+    if frees:
+        return _freeing(_make_step(fn, ins, outs), frees)
     if len(outs) == 1:
         (o,) = outs
         if not ins:
@@ -190,6 +196,22 @@ def _make_step(fn: Callable, ins: tuple, outs: tuple) -> Callable:
             for o, value in zip(outs, fn(*[v[i] for i in ins])):
                 v[o] = value
     return step
+
+
+def _freeing(step: Callable, frees: tuple) -> Callable:
+    """`step`, then the slots in `frees` emptied."""
+    if len(frees) == 1:
+        (f,) = frees
+
+        def freeing(v):
+            step(v)
+            v[f] = None
+    else:
+        def freeing(v):
+            step(v)
+            for f in frees:
+                v[f] = None
+    return freeing
 
 
 class Plan:
@@ -397,12 +419,14 @@ def compile_plan(graph: Graph, ctx: KernelContext, fetch_elements: Sequence,
     live_slots: dict[Operation, int] = {}  # conditional op -> slot of its liveness
     constants: dict[int, object] = {}
     steps, step_ops, step_inputs, step_outputs, elided = [], [], [], [], []
+    kernels = []  # per step: the op's kernel when the step is _make_step's, else None
 
-    def add_step(step, op, ins: tuple, outs: tuple) -> None:
+    def add_step(step, op, ins: tuple, outs: tuple, kernel=None) -> None:
         steps.append(step)
         step_ops.append(op)
         step_inputs.append(ins)
         step_outputs.append(outs)
+        kernels.append(kernel)
 
     fetched_variables = []
     fetched_ops = {e for e in fetch_elements if isinstance(e, Operation)}
@@ -451,11 +475,14 @@ def compile_plan(graph: Graph, ctx: KernelContext, fetch_elements: Sequence,
                 constants.update(zip(outs, folded))
                 elided.append(op)
                 continue
-        add_step(_make_step(fn, tuple(ins), outs), op, tuple(ins), outs)
+        add_step(_make_step(fn, tuple(ins), outs), op, tuple(ins), outs, fn)
     for op in fetched_variables:
         s = slot_of(op._outputs[0])
         add_step(_make_step(_variable_reader(ctx, op), (), (s,)), op, (), (s,))
     fetch_slots = [slot_of(e) if isinstance(e, Tensor) else None for e in fetch_elements]
+    kept = {*fetch_slots, *(slot for slot, _ in feed_slots), *constants, *live_slots.values()}
+    candidates = {slot for t, slot in slots.items() if forwarding.worth_freeing(t)}
+    _free_dying_values(steps, step_ops, step_inputs, step_outputs, kernels, kept, candidates)
     num_slots = len(slots) + len(extra_slots)
     initial = [None] * num_slots
     for s, value in constants.items():
@@ -467,6 +494,29 @@ def compile_plan(graph: Graph, ctx: KernelContext, fetch_elements: Sequence,
         fetch_ops = [e._op if isinstance(e, Tensor) else e for e in fetch_elements]
     return Plan(graph.version, num_slots, feed_slots, steps, step_ops, fetch_slots,
                 step_inputs, initial, elided, fetch_ops, step_outputs)
+
+
+def _free_dying_values(steps, step_ops, step_inputs, step_outputs, kernels, kept: set,
+                       candidates: set) -> None:
+    """Rebuilds the steps after which a value dies so that they empty its slot, and those of
+    elementwise ops whose input dies there so that they may write into it (see
+    tensorslow.client.forwarding)."""
+    dying = forwarding.dying_slots(step_inputs, step_outputs, kept, candidates)
+    for index, frees in enumerate(dying):
+        if not frees:
+            continue
+        kernel, ins, outs = kernels[index], step_inputs[index], step_outputs[index]
+        if kernel is None:
+            steps[index] = _freeing(steps[index], frees)
+            continue
+        in_place = forwarding.in_place_kernel(step_ops[index], kernel, ins, frees)
+        if in_place is not None and len(ins) == 1:
+            steps[index] = forwarding.unary_step(kernel, in_place[1], ins[0], outs[0], frees)
+        elif in_place is not None and len(ins) == 2:
+            steps[index] = forwarding.binary_step(kernel, in_place[1], ins, in_place[0],
+                                                  outs[0], frees)
+        else:
+            steps[index] = _make_step(kernel, ins, outs, frees)
 
 
 def conditional_ops(order: Sequence[Operation], fed=()) -> set[Operation]:
