@@ -141,8 +141,9 @@ def test_in_flight_request_finishes_on_its_version(start_server, tmp_path):
 
     thread = threading.Thread(target=slow_call)
     thread.start()
-    wait_for(lambda: handle.server.metrics is not None, what="the call to start")
-    time.sleep(0.2)  # the call is inside the model now (it sleeps 1.5 s there)
+    # The call holds version 1 (and sleeps 1.5 s in it) before version 2 appears.
+    wait_for(lambda: handle.server.manager._harnesses["slow"][1].refs > 0,
+             what="the call to hold version 1")
     serving_models.export_slow(str(base), 2)
     wait_for(lambda: version_states(handle, "slow").get(1) == proto.serving.ModelVersionStatus
              .UNLOADING, timeout=10, what="version 1 to wait for its request")
