@@ -187,7 +187,10 @@ class ServerProcess:
                                      f"{self.output}")
             return self.grpc_port and self.rest_port
 
-        wait_for(ready, timeout=timeout, what="the server to listen")
+        try:
+            wait_for(ready, timeout=timeout, what="the server to listen")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; its output so far:\n{self.output}") from None
         return self
 
     def rss_bytes(self) -> int:
