@@ -361,6 +361,14 @@ def _varied_graph_def():
     return g.as_graph_def()
 
 
+def _with_feed(kwargs: dict, feed) -> dict:
+    """import_graph_def's arguments, an input_map's keys all mapped to `feed`."""
+    args = dict(kwargs)
+    if "input_map" in args:
+        args["input_map"] = {key: feed for key in args["input_map"]}
+    return args
+
+
 @pytest.mark.parametrize("kwargs", [
     {"name": ""},
     {"name": "imported", "return_elements": ["parts:1", "joined", "colocated:0"]},
@@ -379,9 +387,7 @@ def test_importing_read_from_bytes_and_directly_matches_the_general_way(kwargs):
         g = ts.Graph()
         with g.as_default():
             feed = ts.constant(np.ones((4, 6), np.float32), name="feed")
-            args = dict(kwargs)
-            if "input_map" in args:
-                args["input_map"] = {key: feed for key in args["input_map"]}
+            args = _with_feed(kwargs, feed)
             read_nodes, no_scope = graph_io._read_nodes, graph_io._no_scope_applies
             if not read_bytes:
                 graph_io._read_nodes = lambda data: None
@@ -514,3 +520,181 @@ def test_fuzzed_graph_defs_import_alike_from_bytes_and_from_the_message(data):
         blob[i] = data.draw(st.integers(0, 255))
     blob = bytes(blob)
     assert _import_outcome(blob, True) == _import_outcome(blob, False)
+
+
+def _fresh_export(graph) -> bytes:
+    """The graph's GraphDef with every op's NodeDef made anew (nothing kept)."""
+    for op in graph.get_operations():
+        op._node_def_encoding = None
+    return graph.as_graph_def().SerializeToString()
+
+
+@pytest.mark.parametrize("kwargs", [{"name": ""}, {"name": "imported"},
+                                    {"name": "", "input_map": {"p:0": None}}])
+def test_imported_ops_keep_their_node_defs_only_as_they_would_be_written(kwargs):
+    graph_def = _varied_graph_def()
+    data = graph_def.SerializeToString()
+    g = ts.Graph()
+    with g.as_default():
+        args = _with_feed(kwargs, ts.constant(np.ones((4, 6), np.float32), name="feed"))
+        ts.import_graph_def(data, **args)
+    kept = {op.name: op._node_def_encoding for op in g.get_operations()
+            if op._node_def_encoding is not None}
+    if kwargs == {"name": ""}:  # nothing changed on import (but the While's func attrs)
+        assert len(kept) >= len(graph_def.node) - 1
+    if kwargs.get("name"):
+        assert not kept  # renamed: none is as written
+    if "input_map" in kwargs:
+        assert not any(t.op.name == "p" for op in g.get_operations() for t in op.inputs)
+    exported = g.as_graph_def().SerializeToString()
+    assert exported == _fresh_export(g)
+    for name, encoding in kept.items():
+        assert g.get_operation_by_name(name)._node_def_encoding == encoding
+
+
+def test_node_defs_read_in_another_form_are_not_kept():
+    from tensorslow.framework import graph_io
+
+    g = ts.Graph()
+    with g.as_default():
+        x = ts.placeholder(ts.float32, [2], name="x")
+        ts.identity(x, name="y")
+    data = g.as_graph_def().SerializeToString()
+    head = ts.GraphDef(versions=ts.GraphDef.FromString(data).versions).SerializeToString()
+    x_node, y_node = graph_io._read_nodes(data)
+    attrs = y_node[5]
+
+    def node(name, *fields):
+        return _node_field(1, _node_field(1, name) + b"".join(fields) + attrs)
+
+    identity = _node_field(2, b"Identity")
+    nodes = {
+        "as_written": node(b"a", identity, _node_field(3, b"x")),
+        "output_0_named": node(b"b", identity, _node_field(3, b"x:0")),
+        "empty_device_given": node(b"c", identity, _node_field(3, b"x"), b"\x22\x00"),
+        "long_length": _node_field(1, b"\n\x81\x00d" + identity + _node_field(3, b"x")
+                                   + attrs),
+        "control_first": node(b"e", identity, _node_field(3, b"^a"), _node_field(3, b"x")),
+    }
+    blob = head + x_node[6] + b"".join(nodes.values())
+    assert graph_io._read_nodes(blob) is not None
+    g2 = ts.Graph()
+    with g2.as_default():
+        ts.import_graph_def(blob, name="")
+    kept = [op.name for op in g2.get_operations() if op._node_def_encoding is not None]
+    assert kept == ["x", "a"]
+    assert g2.get_operation_by_name("a")._node_def_encoding == nodes["as_written"]
+    assert g2.as_graph_def().SerializeToString() == _fresh_export(g2)
+    # An attr with a default left out: added on import, so the NodeDef is not as written.
+    gd = _graph_def_with(("a", "Placeholder", [], {"dtype": _float}),
+                         ("b", "Placeholder", [], {"dtype": _float}),
+                         ("m", "MatMul", ["a", "b"], {"T": _float}))
+    g3 = ts.Graph()
+    with g3.as_default():
+        ts.import_graph_def(gd, name="")
+    m = g3.get_operation_by_name("m")
+    assert m.get_attr("transpose_a") is False and m._node_def_encoding is None
+    assert g3.get_operation_by_name("a")._node_def_encoding is not None
+    assert g3.as_graph_def().SerializeToString() == _fresh_export(g3)
+
+
+def _shapes_graph_def():
+    """Ops met several times with the same attrs and input dtypes and shapes, some of
+    whose shapes follow from constant inputs' values (Reshape, Fill, ...), not just
+    their shapes."""
+    g = ts.Graph()
+    with g.as_default():
+        x = ts.placeholder(ts.float32, [6], name="x")
+        w = ts.constant(np.ones((3, 3), np.float32))
+        for dims in ([2, 3], [3, 2], [2, 3], [1, 6], [6, 1], [3, 2]):
+            r = ts.reshape(x, ts.constant(np.array(dims, np.int32)))
+            ts.fill(ts.constant(np.array(dims, np.int32)), 1.0)
+            ts.nn.relu(r)
+            ts.expand_dims(r, ts.constant(dims[0] % 2))
+        t = ts.reshape(x, [2, 3])
+        for _ in range(4):
+            t = ts.nn.relu(ts.matmul(t, w) + 1.0)
+            ts.concat([t, t], axis=0)
+            ts.concat([t, t], axis=1)
+    return g
+
+
+def test_imported_shapes_are_those_each_op_computes_for_itself():
+    from tensorslow.framework import graph_io
+
+    built = _shapes_graph_def()
+    data = built.as_graph_def().SerializeToString()
+    known_specs = graph_io._known_specs
+    reused = []
+
+    def counted(op, inputs, entry):
+        specs = known_specs(op, inputs, entry)
+        reused.append(specs is not None)
+        return specs
+
+    described = []
+    for reuse in (True, False):
+        graph_io._known_specs = counted if reuse else lambda op, inputs, entry: None
+        try:
+            with ts.Graph().as_default() as g:
+                ts.import_graph_def(data, name="")
+        finally:
+            graph_io._known_specs = known_specs
+        described.append(_describe(g))
+    assert described[0] == described[1] == _describe(built)
+    assert any(reused)
+    shapes = {op.name: op.outputs[0].shape.as_list() for op in built.get_operations()
+              if op.type in ("Reshape", "Fill") and op.outputs[0].shape.ndims is not None}
+    assert sorted(map(tuple, shapes.values())).count((2, 3)) >= 4  # several kinds of each
+
+
+def test_shape_functions_reading_more_than_input_shapes_are_not_taken_as_known():
+    from tensorslow.framework import graph_io
+
+    g = _shapes_graph_def()
+    by_type = {}
+    for op in g.get_operations():
+        by_type.setdefault(op.type, op)
+    for op_type in ("Reshape", "Fill", "ExpandDims", "ConcatV2"):  # constant inputs' values
+        assert graph_io._probed_specs(by_type[op_type]) is None, op_type
+    for op_type in ("MatMul", "Relu", "AddV2", "Const", "Placeholder"):
+        op = by_type[op_type]
+        specs = graph_io._probed_specs(op)
+        assert specs is not None, op_type
+        assert [(d, s.as_tuple()) for d, s in specs] == [
+            (t.dtype, t.shape.as_tuple()) for t in op.outputs]
+
+
+def test_imported_ops_of_one_kind_change_alone():
+    g = ts.Graph()
+    with g.as_default():
+        x = ts.placeholder(ts.float32, [2, 2], name="x")
+        a = ts.matmul(x, x, name="a")
+        b = ts.matmul(a, x, name="b")
+        ts.matmul(b, a, name="c")
+    with ts.Graph().as_default() as g2:
+        ts.import_graph_def(g.as_graph_def(), name="")
+    a2, b2, c2 = (g2.get_operation_by_name(n) for n in "abc")
+    before = b2.node_def
+    a2._set_attr("transpose_a", True)
+    assert a2.get_attr("transpose_a") is True and a2.node_def.attr["transpose_a"].b
+    assert b2.get_attr("transpose_a") is False and b2.node_def == before
+    # Consumers: as in the graph imported (none, one, several).
+    for op in g.get_operations():
+        twin = g2.get_operation_by_name(op.name)
+        assert [[c.name for c in t.consumers()] for t in twin.outputs] == [
+            [c.name for c in t.consumers()] for t in op.outputs]
+    assert [c.name for c in g2.get_tensor_by_name("x:0").consumers()] == ["a", "a", "b"]
+
+
+def test_malformed_nodes_that_shape_functions_choke_on_are_invalid_argument():
+    # Too few inputs, and a Const without its value: InvalidArgumentError naming the node.
+    too_few = ts.GraphDef()
+    too_few.node.add(name="p", op="Softmax").attr["T"].type = ts.float32.as_datatype_enum
+    no_value = ts.GraphDef()
+    no_value.node.add(name="c", op="Const").attr["dtype"].type = ts.float32.as_datatype_enum
+    for graph_def, name in ((too_few, "p"), (no_value, "c")):
+        for form in (graph_def, graph_def.SerializeToString()):
+            with ts.Graph().as_default():
+                with pytest.raises(ts.errors.InvalidArgumentError, match=f"node '{name}'"):
+                    ts.import_graph_def(form, name="")

@@ -134,14 +134,24 @@ class Tensor:
     and what is computed from it): their dtype is the fed value's, decided at run time.
     """
 
-    __slots__ = ("_op", "_value_index", "_dtype", "_shape", "_consumers", "__weakref__")
+    # `_consumer_ops`: the ops that take this tensor as an input, as None (no op), the op
+    # (one: most tensors) or a list of them (`Graph._add_op`): no list for most tensors.
+    __slots__ = ("_op", "_value_index", "_dtype", "_shape", "_consumer_ops", "__weakref__")
 
     def __init__(self, op: Operation, value_index: int, dtype, shape: TensorShape):
         self._op = op
         self._value_index = value_index
         self._dtype = dtype
         self._shape = shape
-        self._consumers: list[Operation] = []
+        self._consumer_ops = None
+
+    @property
+    def _consumers(self) -> list[Operation]:
+        """The ops that take this tensor as an input, in the order they were made."""
+        ops = self._consumer_ops
+        if ops is None:
+            return []
+        return ops if type(ops) is list else [ops]
 
     @property
     def op(self) -> Operation:
@@ -306,8 +316,9 @@ class Operation:
             raise ValueError(f"Operation '{self._name}' has no attr named '{name}'.") from None
 
     def _set_attr(self, name: str, value) -> None:
-        """Changes an attr (the only way to, once the op is made)."""
-        self._attrs[name] = value
+        """Changes an attr (the only way to, once the op is made). The attrs dict is
+        replaced, not changed: imported ops of one kind share theirs."""
+        self._attrs = {**self._attrs, name: value}
         self._node_def_encoding = None
 
     @property
@@ -328,6 +339,19 @@ class Operation:
 
     def __repr__(self):
         return f"<ts.Operation '{self._name}' type={self._type}>"
+
+
+def _inferred_specs(op: Operation):
+    """The (dtype, shape) of each output of `op`, from its type's shape function; its
+    TypeError or ValueError as a build error naming the op."""
+    try:
+        return op._info.infer(op)
+    except errors.OpError:
+        raise
+    except (TypeError, ValueError) as e:
+        cls = errors.BuildTypeError if isinstance(e, TypeError) else errors.BuildShapeError
+        raise cls(None, op, f"{e} (while building '{op._name}', op type {op._type})"
+                  ) from None
 
 
 def _seed_style_infer(op):
@@ -643,19 +667,13 @@ class Graph:
         if context is not None:
             context.ops.add(op)
 
-    def _add_op(self, op: Operation, tensors) -> None:
+    def _add_op(self, op: Operation, tensors, specs=None) -> None:
         """The last step of making an op, once every field but its outputs is set: the
-        outputs, from the op type's shape function, and the op's place in the graph.
-        (`_init_op`, and importing a GraphDef, which sets the fields itself when no scope of
-        the graph applies.)"""
-        try:
-            specs = op._info.infer(op)
-        except errors.OpError:
-            raise
-        except (TypeError, ValueError) as e:
-            cls = errors.BuildTypeError if isinstance(e, TypeError) else errors.BuildShapeError
-            raise cls(None, op, f"{e} (while building '{op._name}', op type {op._type})"
-                      ) from None
+        outputs, from the op type's shape function (unless their `specs` are known), and
+        the op's place in the graph. (`_init_op`, and importing a GraphDef, which sets the
+        fields itself when no scope of the graph applies.)"""
+        if specs is None:
+            specs = _inferred_specs(op)
         if len(specs) == 1:  # most ops: their one output, made without a loop
             (dtype, shape), = specs
             op._outputs = (Tensor(op, 0, dtype, shape if type(shape) is TensorShape
@@ -664,7 +682,13 @@ class Graph:
             op._outputs = tuple([Tensor(op, i, dt, as_shape(shape))
                                  for i, (dt, shape) in enumerate(specs)])
         for t in tensors:
-            t._consumers.append(op)
+            consumers = t._consumer_ops
+            if consumers is None:  # see Tensor._consumer_ops
+                t._consumer_ops = op
+            elif type(consumers) is list:
+                consumers.append(op)
+            else:
+                t._consumer_ops = [consumers, op]
         ops = self._ops
         op._id = len(ops)
         ops.append(op)
