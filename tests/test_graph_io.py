@@ -255,19 +255,25 @@ def _fuzz_seed_bytes():
 _SEED = None
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_fuzzed_graph_defs_fail_cleanly(data):
+def _mutated_seed(data, most: int) -> bytearray:
+    """The seed GraphDef's bytes with 1 to `most` bytes set to values `data` draws."""
     global _SEED
     if _SEED is None:
         _SEED = _fuzz_seed_bytes()
     blob = bytearray(_SEED)
+    for _ in range(data.draw(st.integers(1, most))):
+        i = data.draw(st.integers(0, len(blob) - 1))
+        blob[i] = data.draw(st.integers(0, 255))
+    return blob
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_fuzzed_graph_defs_fail_cleanly(data):
     if data.draw(st.booleans()):
         blob = bytearray(data.draw(st.binary(max_size=400)))
     else:
-        for _ in range(data.draw(st.integers(1, 8))):
-            i = data.draw(st.integers(0, len(blob) - 1))
-            blob[i] = data.draw(st.integers(0, 255))
+        blob = _mutated_seed(data, 8)
     with ts.Graph().as_default():
         try:
             ts.import_graph_def(bytes(blob), name="")
@@ -511,13 +517,7 @@ def _import_outcome(data, read_bytes):
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_fuzzed_graph_defs_import_alike_from_bytes_and_from_the_message(data):
-    global _SEED
-    if _SEED is None:
-        _SEED = _fuzz_seed_bytes()
-    blob = bytearray(_SEED)
-    for _ in range(data.draw(st.integers(1, 4))):
-        i = data.draw(st.integers(0, len(blob) - 1))
-        blob[i] = data.draw(st.integers(0, 255))
+    blob = _mutated_seed(data, 4)
     blob = bytes(blob)
     assert _import_outcome(blob, True) == _import_outcome(blob, False)
 

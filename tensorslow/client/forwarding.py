@@ -76,40 +76,36 @@ def _unary(ufunc):
     return lambda x, out: ufunc(x, out=out)
 
 
-# op type -> (the inputs whose buffer may take the result, fn(*inputs, out)): each computes
-# exactly what the op's kernel computes.
+# op type -> (the inputs whose buffer may take the result, fn(*inputs, out), the op's plain
+# kernel): each fn computes exactly what that kernel computes. In-place is used only when the
+# op's kernel is that one (a scalar fast path or another data format keeps its own); a kernel
+# given as a string is a function of that name.
 _IN_PLACE = {
-    "Relu": ((0,), _relu_into),
-    "ReluGrad": ((0,), _relu_grad_into),
-    "Tanh": ((0,), _unary(np.tanh)),
-    "Neg": ((0,), _unary(np.negative)),
-    "BiasAdd": ((0,), _binary(np.add)),
-    "AddV2": ((0, 1), _binary(np.add)),
-    "Add": ((0, 1), _binary(np.add)),
-    "Sub": ((0, 1), _binary(np.subtract)),
-    "Mul": ((0, 1), _binary(np.multiply)),
-    "Maximum": ((0, 1), _binary(np.maximum)),
-    "Minimum": ((0, 1), _binary(np.minimum)),
+    "Relu": ((0,), _relu_into, "_relu"),
+    "ReluGrad": ((0,), _relu_grad_into, "_relu_grad"),
+    "Tanh": ((0,), _unary(np.tanh), np.tanh),
+    "Neg": ((0,), _unary(np.negative), np.negative),
+    "BiasAdd": ((0,), _binary(np.add), np.add),
+    "AddV2": ((0, 1), _binary(np.add), np.add),
+    "Add": ((0, 1), _binary(np.add), np.add),
+    "Sub": ((0, 1), _binary(np.subtract), np.subtract),
+    "Mul": ((0, 1), _binary(np.multiply), np.multiply),
+    "Maximum": ((0, 1), _binary(np.maximum), np.maximum),
+    "Minimum": ((0, 1), _binary(np.minimum), np.minimum),
 }
-# The plain kernel each entry above stands for (in-place is used only when the op's kernel
-# is that one: a scalar fast path or another data format keeps its own).
-_KERNELS = {"Relu": "_relu", "ReluGrad": "_relu_grad", "Tanh": np.tanh, "Neg": np.negative,
-            "BiasAdd": np.add, "AddV2": np.add, "Add": np.add, "Sub": np.subtract,
-            "Mul": np.multiply, "Maximum": np.maximum, "Minimum": np.minimum}
 
 
-def _is_plain_kernel(op_type: str, fn) -> bool:
-    want = _KERNELS[op_type]
-    return fn is want if not isinstance(want, str) else getattr(fn, "__name__", None) == want
+def _is_plain_kernel(fn, plain) -> bool:
+    return fn is plain if not isinstance(plain, str) else getattr(fn, "__name__", None) == plain
 
 
 def in_place_kernel(op: Operation, fn, ins: tuple, frees: tuple):
     """(positions of the inputs that may take the result, fn(*inputs, out)) when `op` can
     write into an input that dies at its step, else None."""
     entry = _IN_PLACE.get(op._type)
-    if entry is None or len(op._outputs) != 1 or not _is_plain_kernel(op._type, fn):
+    if entry is None or len(op._outputs) != 1 or not _is_plain_kernel(fn, entry[2]):
         return None
-    positions, into = entry
+    positions, into, _ = entry
     dtype = op._outputs[0]._dtype
     if dtype is None or not (dtype.is_floating or dtype.is_integer):
         return None
