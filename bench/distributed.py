@@ -413,6 +413,31 @@ def _paired_seconds(runs: dict, repeats: int) -> dict:
 MODEL_WORKERS = (8, 32, 128)
 
 
+def _group_seconds(ts, ray, designs: dict, configs: list, repeats: int) -> dict:
+    """Median seconds of a step of each (design, workers, examples) of `configs`, taking
+    turns (`_paired_seconds`) with the sessions and actors of these configs alone alive."""
+    sessions, runs, actors = [], {}, []
+    try:
+        for design, workers, examples in configs:
+            if design == "raw":
+                step, replicas = raw_replicas(ray, workers, examples)
+                actors += replicas
+                runs[(design, workers, examples)] = (step, lambda: None)
+                continue
+            g, step, init, feed = designs[design][1](ts, workers, examples)
+            sess = ts.Session("ray", graph=g)
+            sess.run(init)
+            sessions.append(sess)
+            runs[(design, workers, examples)] = (functools.partial(sess.run, step, feed),
+                                                 sess._drop_compiled)
+        return _paired_seconds(runs, repeats)
+    finally:
+        for sess in sessions:
+            sess.close()
+        for actor in actors:
+            ray.kill(actor)
+
+
 def scaling(ts, ray, quick: bool, stage_seconds: float, bytes_per_second: float
             ) -> tuple[list[Row], list[str]]:
     """Measured 1 -> 2 worker scaling at a few batch sizes, and the model of more workers.
@@ -428,28 +453,17 @@ def scaling(ts, ray, quick: bool, stage_seconds: float, bytes_per_second: float
                        replicated_graph, 2 * 0.8, (1024, 4096, largest)),  # efficiency 0.8
         "raw": ("raw Ray peer: numpy replicas, gradients through the object store", None,
                 None, (largest,))}
-    configs = [(d, k, b) for d, spec in designs.items() for b in spec[3] for k in (1, 2)]
-    configs += [("ps", 1, 2), ("ps", 2, 4)]  # nearly empty steps
-    sessions, runs, actors = [], {}, []
-    try:
-        for design, workers, examples in configs:
-            if design == "raw":
-                step, replicas = raw_replicas(ray, workers, examples)
-                actors += replicas
-                runs[(design, workers, examples)] = (step, lambda: None)
-                continue
-            g, step, init, feed = designs[design][1](ts, workers, examples)
-            sess = ts.Session("ray", graph=g)
-            sess.run(init)
-            sessions.append(sess)
-            runs[(design, workers, examples)] = (functools.partial(sess.run, step, feed),
-                                                 sess._drop_compiled)
-        seconds = _paired_seconds(runs, repeats=5 if quick else 9)
-    finally:
-        for sess in sessions:
-            sess.close()
-        for actor in actors:
-            ray.kill(actor)
+    # Measured in groups, each taking turns among its own sessions with only their actors
+    # alive: idle actors of other sessions took 12-20% off a 2-worker step here (the raw
+    # peer's 368 -> 413-446 ms with the other designs' 11 sessions alive), which no one
+    # training a model has. The rows compared with each other share a group.
+    groups = [[(d, k, b) for d in ("all-reduce", "raw") for b in (largest,) for k in (1, 2)],
+              [("all-reduce", k, b) for b in designs["all-reduce"][3][:-1] for k in (1, 2)],
+              [("ps", k, b) for b in designs["ps"][3] for k in (1, 2)]
+              + [("ps", 1, 2), ("ps", 2, 4)]]  # nearly empty steps
+    seconds = {}
+    for configs in groups:
+        seconds.update(_group_seconds(ts, ray, designs, configs, repeats=5 if quick else 9))
     rows, notes = [], []
     for design, (title, _, target, batches) in designs.items():
         for batch in batches:

@@ -62,6 +62,7 @@ from worker.compiled import (
     JUDGE_RUNS,
     JUDGE_SKIP,
     KEEP_RATIO,
+    PACE_RUNS,
     keep_compiled,
     needs_judging,
 )
@@ -650,6 +651,7 @@ class ClusterPlan:
         self.plain_runs = 0
         self.plain_seconds = deque(maxlen=JUDGE_RUNS)  # its last plain runs but the first
         self.judged = None            # None until judged (or found too short to need it)
+        self.compiled_seconds = deque(maxlen=PACE_RUNS)  # its last compiled runs (pacing)
 
     def timed_plain(self, seconds: float) -> None:
         self.plain_runs += 1
