@@ -99,18 +99,23 @@ def _warm(fn, first: bool) -> None:
             return  # long steps: what warms up is small beside them
 
 
-def interleaved_rates(fns: dict, rounds: int, min_time: float) -> dict:
-    """Median rate of each fn, measured in alternating rounds (the machine drifts)."""
+def interleaved_rates(fns: dict, rounds: int, min_time: float, ends: dict | None = None
+                      ) -> dict:
+    """Median rate of each fn, measured in alternating rounds (the machine drifts). A fn's
+    round ends with `ends[name]()` when given: a session's compiled step torn down, so that
+    its actors, which spin while they wait, leave the cores to the next fn's round."""
     rates = {name: [] for name in fns}
     for round_ in range(rounds):
         for name, fn in fns.items():
             _warm(fn, first=round_ == 0)
             rates[name].append(rate(fn, min_time=min_time, repeats=1))
+            if ends and name in ends:
+                ends[name]()
     return {name: statistics.median(r) for name, r in rates.items()}
 
 
 def step_overhead(ts, ray, quick: bool) -> tuple[list[Row], list[str]]:
-    sessions, fns = [], {}
+    sessions, fns, ends = [], {}, {}
     raw, raw_actors = raw_chain(ray)
     fns["raw"] = raw
     for name, on_ps, config in (("ps", True, None), ("workers", False, None),
@@ -121,7 +126,9 @@ def step_overhead(ts, ray, quick: bool) -> tuple[list[Row], list[str]]:
         feed = {x: np.random.RandomState(1).randn(8, 16).astype(np.float32)}
         sessions.append(sess)
         fns[name] = (lambda s, t, f: lambda: s.run(t, f))(sess, h, feed)
-    rates = interleaved_rates(fns, rounds=3 if quick else 7, min_time=0.3 if quick else 1.0)
+        ends[name] = sess._drop_compiled
+    rates = interleaved_rates(fns, rounds=3 if quick else 7, min_time=0.3 if quick else 1.0,
+                              ends=ends)
     for sess in sessions:
         sess.close()
     for actor in raw_actors:
@@ -241,13 +248,14 @@ class _GradientHolder:
 
 
 def all_reduce_rates(ts, ray, quick: bool) -> tuple[list[Row], list[str]]:
-    fns, sessions = {}, []
+    fns, sessions, ends = {}, [], {}
     for algorithm in ("auto", "ring"):
         g, totals, init = all_reduce_graph(ts, algorithm)
         sess = ts.Session("ray", graph=g)
         sess.run(init)
         sessions.append(sess)
         fns[algorithm] = (lambda s, t: lambda: s.run(t))(sess, totals)
+        ends[algorithm] = sess._drop_compiled
     holder = ray.remote(num_cpus=0)(_GradientHolder)
     workers = [holder.remote(0), holder.remote(1)]
 
@@ -258,7 +266,8 @@ def all_reduce_rates(ts, ray, quick: bool) -> tuple[list[Row], list[str]]:
     fns["raw"] = raw
     ours = fns["auto"]()
     assert np.isclose(ours[0], ours[1]) and np.isclose(2 * ours[0], raw(), rtol=1e-4)
-    rates = interleaved_rates(fns, rounds=3 if quick else 7, min_time=0.3 if quick else 1.0)
+    rates = interleaved_rates(fns, rounds=3 if quick else 7, min_time=0.3 if quick else 1.0,
+                              ends=ends)
     for sess in sessions:
         sess.close()
     for actor in workers:

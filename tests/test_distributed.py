@@ -225,6 +225,16 @@ def test_the_pacing_sleeps_most_of_the_expected_step_and_not_through_short_ones(
     assert paced_sleep([0.2], fraction=0.5, min_seconds=0.0) == pytest.approx(0.1)
 
 
+def test_a_paced_run_read_at_once_counts_as_half_its_sleep():
+    from worker.compiled import OVERSLEPT_SECONDS, paced_seconds
+
+    # Outputs there as soon as the driver woke: the step was shorter than the sleep.
+    assert paced_seconds(0.4, 10.4, 10.0, 10.4 + OVERSLEPT_SECONDS / 2) == pytest.approx(0.2)
+    # Waited for after the sleep: the run's own length.
+    assert paced_seconds(0.4, 10.4, 10.0, 10.5) == pytest.approx(0.5)
+    assert paced_seconds(0.0, 10.0, 10.0, 10.0) == 0.0  # not paced: its length
+
+
 def test_the_driver_sleeps_through_most_of_a_long_compiled_step():
     # Ray's channel read spins while it waits: a driver reading a step's outputs as soon as
     # it starts the step took a core from the step's workers for the whole step (93% of a
@@ -237,7 +247,7 @@ def test_the_driver_sleeps_through_most_of_a_long_compiled_step():
         with ts.device("/job:worker/task:0"):
             w = ts.Variable(np.eye(n, dtype=np.float32), name="w")
             y = ts.ones([n, n])
-            for _ in range(24):  # about 0.1 s of one core
+            for _ in range(48):  # about 0.15 s of one core, above PACE_MIN_SECONDS
                 y = ts.matmul(y, w)
             total = ts.reduce_sum(y)
         init = ts.global_variables_initializer()

@@ -28,9 +28,11 @@ plain calls). What compiling saves is about a millisecond a stage, so only a ste
 runs take JUDGE_MIN_SECONDS or more can lose. Such a step compiles only after JUDGE_RUNS plain
 runs (its first run, which registers it on the workers, not counted) and is judged once, on
 its compiled runs after the first JUDGE_SKIP (a new compiled graph's first runs are slow while
-its channels and actors warm up): the median of the next JUDGE_RUNS against the median of
-those plain runs (keep_compiled). If slower, its plan runs as plain actor calls from then on, the
-reason logged once; if not, it stays compiled, also when it compiles again after idling.
+its channels and actors warm up: an all-reduce of 2.7 MB took 20-120 ms a run for its first ten
+compiled runs, then 5 ms, against 13 ms as plain calls): the median of the next JUDGE_RUNS
+against the median of those plain runs (keep_compiled). If slower, its plan runs as plain actor
+calls from then on, the reason logged once; if not, it stays compiled, also when it compiles
+again after idling.
 
 The driver's wait is paced, not only spun: Ray's channel read spins while it waits, so a driver
 reading a step's outputs as soon as it starts it takes a core from the actors computing the step
@@ -38,10 +40,12 @@ for as long as the step lasts (a data-parallel step of 16,384 examples on 2 work
 710-850 ms compiled against 420-470 ms as plain calls, the driver at 93% of a core, the workers
 niced by Ray). So the driver first sleeps PACE_FRACTION of the step's expected length, the
 shortest of its last PACE_RUNS compiled runs, and reads (spinning) only after that. A run that
-turns out shorter than that estimate waits at most the difference, and the next estimate falls
-to it within a few runs (each run lasts at least its sleep: the estimate shrinks by at least
-1 - PACE_FRACTION a run). Steps shorter than PACE_MIN_SECONDS are read at once: their spin is
-short and their latency what compiling is for.
+turns out shorter than that estimate waits at most the difference; a run whose outputs are there
+as soon as the driver wakes (read within OVERSLEPT_SECONDS) counts as half its sleep, so an
+estimate taken from a slow run (the first runs of a new compiled graph are: 230 ms, then 4 ms, for
+an all-reduce of 2.7 MB) halves each run rather than shrinking by 1 - PACE_FRACTION. Steps shorter
+than PACE_MIN_SECONDS are read at once: their spin is short and their latency what compiling is
+for.
 
 An actor takes part in one compiled graph at a time, so a session keeps at most one step
 compiled; other steps keep running the classic way, one at a time with the compiled one (the
@@ -64,18 +68,33 @@ COMPILE_AFTER = 3    # runs in a row, each within IDLE_SECONDS of the one before
 IDLE_SECONDS = 1.0   # a compiled step unused this long is torn down
 MAX_PACKET_BYTES = 16 << 20
 JUDGE_MIN_SECONDS = 0.010  # plain steps faster than this stay compiled unjudged
-JUDGE_SKIP = 5       # compiled runs left out of the judgement (warming up)
+JUDGE_SKIP = 10      # compiled runs left out of the judgement (warming up)
 JUDGE_RUNS = 8       # compiled runs judged, after those
 KEEP_RATIO = 1.0     # kept if the compiled median is at most this times the plain one
 PACE_FRACTION = 0.8  # of a step's expected length the driver sleeps before reading its outputs
-PACE_MIN_SECONDS = 0.005  # steps expected shorter than this are read at once
+PACE_MIN_SECONDS = 0.050  # steps expected shorter than this are read at once
 PACE_RUNS = 5        # compiled runs the expected length is taken from (their shortest)
+CHANNEL_SLACK = 1.05   # channel room per byte of the largest packet (see channel_bytes)
+CHANNEL_HEADER_BYTES = 64 << 10
+OVERSLEPT_SECONDS = 0.001  # a read after the sleep this short: the step ended during the sleep
 
 
 def keep_compiled(plain_seconds, compiled_seconds, ratio: float = KEEP_RATIO) -> bool:
     """Whether a step stays compiled: the median of its judged compiled runs against the
     median of its plain runs (medians: one run disturbed by the machine decides nothing)."""
     return statistics.median(compiled_seconds) <= ratio * statistics.median(plain_seconds)
+
+
+def channel_bytes(largest_packet: float) -> int:
+    """The size a compiled step's channels start with: room for its largest packet (known
+    from static shapes) and what pickling adds, or Ray's default when that is larger. A
+    channel written a larger value is resized on its writer and readers, which kept a new
+    graph's first runs slow (a 2.7 MB all-reduce: 15-130 ms a run for its first ten runs,
+    then 4 ms)."""
+    from ray.dag.context import DAGContext
+
+    default = DAGContext.get_current().buffer_size_bytes
+    return max(default, int(largest_packet * CHANNEL_SLACK) + CHANNEL_HEADER_BYTES)
 
 
 def paced_sleep(recent_seconds, fraction: float = PACE_FRACTION,
@@ -87,6 +106,15 @@ def paced_sleep(recent_seconds, fraction: float = PACE_FRACTION,
         return 0.0
     expected = min(recent_seconds)
     return fraction * expected if expected >= min_seconds else 0.0
+
+
+def paced_seconds(nap: float, slept_until: float, started: float, done: float) -> float:
+    """What a paced run counts as for the next estimates (`paced_sleep`): its length, or half
+    its sleep when its outputs were read as soon as the driver woke (the run ended during the
+    sleep, by how much is not known)."""
+    if nap and done - slept_until < OVERSLEPT_SECONDS:
+        return 0.5 * nap
+    return done - started
 
 
 def needs_judging(plain_seconds, min_seconds: float = JUDGE_MIN_SECONDS) -> bool:
@@ -133,7 +161,8 @@ class CompiledStep:
             if producer not in owners:
                 owners.append(producer)
             self._wait.append((owners.index(producer), packet))
-        self._dag = MultiOutputNode([nodes[i] for i in owners]).experimental_compile()
+        self._dag = MultiOutputNode([nodes[i] for i in owners]).experimental_compile(
+            _buffer_size_bytes=channel_bytes(part.largest_transfer))
 
     def run(self, session, feed_values) -> list:
         import ray
@@ -149,8 +178,10 @@ class CompiledStep:
             nap = paced_sleep(plan.compiled_seconds)
             if nap:
                 time.sleep(nap)
+            slept_until = time.monotonic()
             outputs = ray.get(refs, timeout=max(timeout - nap, 0.001))
-            plan.compiled_seconds.append(time.monotonic() - started)
+            plan.compiled_seconds.append(
+                paced_seconds(nap, slept_until, started, time.monotonic()))
         except rex.RayChannelTimeoutError:
             session._drop_compiled()
             from tensorslow.framework import errors
