@@ -17,15 +17,20 @@ def ray_instance():
     started = False
     if not ray.is_initialized():
         # "local": our own instance, even when a `ray start` cluster runs on this machine.
-        # On a loaded machine the node can time out while starting: try once more.
-        for attempt in (1, 2):
+        # Ray runs its workers at niceness 15 by default, behind every other process: on a
+        # machine kept busy by other jobs the workers of these tests got a few percent of a
+        # core (test modules on Ray took several times as long); at 0 they take their share.
+        # On a loaded machine the node can also time out while starting (Ray waits 30 s for
+        # it): try again.
+        attempts = 3
+        for attempt in range(1, attempts + 1):
             try:
                 ray.init(address="local", num_cpus=2, include_dashboard=False,
-                         log_to_driver=False)
+                         log_to_driver=False, _system_config={"worker_niceness": 0})
                 break
             except Exception:  # noqa: BLE001 - Ray raises a bare Exception on this timeout
                 ray.shutdown()
-                if attempt == 2:
+                if attempt == attempts:
                     raise
         started = True
     yield ray

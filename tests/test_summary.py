@@ -264,15 +264,22 @@ print(json.dumps({"loss": [e.value for e in acc.Scalars("loss")],
 
 
 def _tensorboard_python():
-    """This interpreter when it has tensorboard, else TENSORSLOW_TENSORBOARD_PYTHON (or the
-    TENSORSLOW_TF_PYTHON of the interchange tests) when set, else None."""
+    """This interpreter when it has tensorboard, else TENSORSLOW_TENSORBOARD_PYTHON when set,
+    else the TENSORSLOW_TF_PYTHON of the interchange tests when it has tensorboard (recent
+    TensorFlow releases no longer install it), else None."""
     import importlib.util
+    import subprocess
     import sys
 
     if importlib.util.find_spec("tensorboard") is not None:
         return sys.executable
-    return (os.environ.get("TENSORSLOW_TENSORBOARD_PYTHON")
-            or os.environ.get("TENSORSLOW_TF_PYTHON") or None)
+    if os.environ.get("TENSORSLOW_TENSORBOARD_PYTHON"):
+        return os.environ["TENSORSLOW_TENSORBOARD_PYTHON"]
+    python = os.environ.get("TENSORSLOW_TF_PYTHON")
+    if python and subprocess.run([python, "-c", "import tensorboard"], capture_output=True,
+                                 timeout=120).returncode == 0:
+        return python
+    return None
 
 
 def test_tensorboard_reads_our_event_files(tmp_path):
@@ -292,8 +299,9 @@ def test_tensorboard_reads_our_event_files(tmp_path):
     with ts.summary.FileWriter(str(tmp_path), g) as writer, ts.Session(graph=g) as sess:
         for step in range(3):
             writer.add_summary(sess.run(merged, {x: [step * 0.5, 1.0, 2.0]}), step)
-    out = subprocess.run([python, "-c", _TENSORBOARD_CHECK, str(tmp_path)], capture_output=True,
-                         text=True, timeout=120, check=True).stdout
-    seen = json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run([python, "-c", _TENSORBOARD_CHECK, str(tmp_path)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, f"tensorboard ({python}) failed:\n{done.stderr}"
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["loss"] == pytest.approx([1.0, 7 / 6, 4 / 3])
     assert seen["histo"] == 3.0 and seen["graph_nodes"] > 3
