@@ -466,7 +466,7 @@ def scaling(ts, ray, quick: bool, stage_seconds: float, bytes_per_second: float
     # alive: idle actors of other sessions took 12-20% off a 2-worker step here (the raw
     # peer's 368 -> 413-446 ms with the other designs' 11 sessions alive), which no one
     # training a model has. The rows compared with each other share a group.
-    groups = [[(d, k, b) for d in ("all-reduce", "raw") for b in (largest,) for k in (1, 2)],
+    groups = [[(d, k, largest) for d in ("all-reduce", "raw") for k in (1, 2)],
               [("all-reduce", k, b) for b in designs["all-reduce"][3][:-1] for k in (1, 2)],
               [("ps", k, b) for b in designs["ps"][3] for k in (1, 2)]
               + [("ps", 1, 2), ("ps", 2, 4)]]  # nearly empty steps
