@@ -4,7 +4,8 @@
   protobuf alone serializing and parsing the same GraphDef (the floor: no conversion); then
   each half on its own: export (as_graph_def + SerializeToString) against SerializeToString,
   and import (parse + import_graph_def into a new graph) against parsing. Export is measured
-  as repeated (each op's NodeDef is kept once made) and first (nothing kept yet).
+  as repeated (each op's NodeDef is kept once made) and first (nothing kept yet). And the
+  floor under import: making the graph's ops and tensors alone, nothing read or checked.
 - The same round trip in TensorFlow's tf.compat.v1, in a process of its own (this Python when
   it has TensorFlow, or the one named by TENSORSLOW_BENCH_TF_PYTHON), its loop taking turns
   with ours.
@@ -55,6 +56,37 @@ def round_trip(tf, g):
     return lambda: _import(tf, g.as_graph_def().SerializeToString())
 
 
+def objects_alone(g):
+    """The call to time: just the Python objects an import of `g` makes (an Operation and
+    its output Tensors for each op, wired to their inputs and named in a dict), with the
+    collector paused as import pauses it, and nothing read or checked: the floor under any
+    import written in Python that makes its ops at once."""
+    import gc
+
+    from tensorslow.framework.ops import Operation, Tensor
+
+    plan = [(op._type, op._name, [(t._op._id, t._value_index) for t in op._inputs],
+             [(t._dtype, t._shape) for t in op._outputs]) for op in g._ops]
+
+    def make():
+        gc.disable()
+        try:
+            ops, by_name = [], {}
+            for op_type, name, inputs, outputs in plan:
+                op = Operation.__new__(Operation)
+                op._type, op._name = op_type, name
+                op._inputs = tuple([ops[i]._outputs[k] for i, k in inputs])
+                op._outputs = tuple([Tensor(op, k, dtype, shape)
+                                     for k, (dtype, shape) in enumerate(outputs)])
+                op._id = len(ops)
+                ops.append(op)
+                by_name[name] = op
+        finally:
+            gc.enable()
+
+    return make
+
+
 def _tensorflow_loop(n: int):
     python = tensorflow_python()
     if not python:
@@ -90,6 +122,7 @@ def measure_graph(n: int = 10_000) -> list[Row]:
         "serialize": timed_loop(graph_def.SerializeToString),
         "import": timed_loop(lambda: _import(ts, blob)),
         "parse": timed_loop(lambda: ts.GraphDef.FromString(blob)),
+        "objects alone": timed_loop(objects_alone(g)),
     }
     tf_loops = _tensorflow_loop(n)
     try:
@@ -109,7 +142,9 @@ def measure_graph(n: int = 10_000) -> list[Row]:
             Row(f"{what}: first export (graphs/s)", rates["first export"], rates["serialize"],
                 "SerializeToString", "/s"),
             Row(f"{what}: import (graphs/s)", rates["import"], rates["parse"], "FromString",
-                "/s")]
+                "/s"),
+            Row(f"{what}: its ops' objects alone, the floor (graphs/s)",
+                rates["objects alone"], rates["parse"], "FromString", "/s")]
     if "TensorFlow round trip" in rates:
         rows.append(Row(f"{what}: to bytes and back (graphs/s)", rates["round trip"],
                         rates["TensorFlow round trip"], "tf.compat.v1", "/s"))
