@@ -61,16 +61,14 @@ def objects_alone(g):
     its output Tensors for each op, wired to their inputs and named in a dict), with the
     collector paused as import pauses it, and nothing read or checked: the floor under any
     import written in Python that makes its ops at once."""
-    import gc
-
+    from tensorslow.framework.graph_io import _collection_paused
     from tensorslow.framework.ops import Operation, Tensor
 
     plan = [(op._type, op._name, [(t._op._id, t._value_index) for t in op._inputs],
              [(t._dtype, t._shape) for t in op._outputs]) for op in g._ops]
 
     def make():
-        gc.disable()
-        try:
+        with _collection_paused():
             ops, by_name = [], {}
             for op_type, name, inputs, outputs in plan:
                 op = Operation.__new__(Operation)
@@ -81,8 +79,6 @@ def objects_alone(g):
                 op._id = len(ops)
                 ops.append(op)
                 by_name[name] = op
-        finally:
-            gc.enable()
 
     return make
 
