@@ -28,11 +28,11 @@ requires_tensorflow = pytest.mark.skipif(
            "with TensorFlow to run this live test")
 
 
-def run_tf(script: str, *args: str, timeout: float = 300) -> str:
-    """Runs `script` (dedented) on TensorFlow's Python with `args`; its stdout, or a failed
-    assertion with its stderr."""
+def run_tf(script: str, *args: str, timeout: float = 300, python: str | None = None) -> str:
+    """Runs `script` (dedented) on TensorFlow's Python (or `python`) with `args`; its stdout,
+    or a failed assertion with its stderr."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    out = subprocess.run([TF_PYTHON, "-c", textwrap.dedent(script), *args],
+    out = subprocess.run([python or TF_PYTHON, "-c", textwrap.dedent(script), *args],
                          capture_output=True, text=True, timeout=timeout, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
